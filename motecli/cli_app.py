@@ -1,0 +1,88 @@
+"""The Typer application object and its error handling.
+
+Command modules under `motecli/commands/` attach themselves to `app`; each
+command imports its stage inside its body so that `mote --help` never pays
+for torch, open_clip or h5py.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import traceback
+
+import click
+import typer
+from typer.core import TyperGroup
+
+from .errors import MoteError
+
+log = logging.getLogger("mote")
+
+
+def debug_enabled() -> bool:
+    return os.environ.get("MOTE_DEBUG", "") not in ("", "0")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class MoteGroup(TyperGroup):
+    """Turns every failure into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("mote: interrupted", err=True)
+            sys.exit(130)
+        except MoteError as err:
+            if debug_enabled():
+                traceback.print_exc()
+            click.echo(f"mote: error: {_one_line(err)}", err=True)
+            sys.exit(err.exit_code)
+        except Exception as err:  # a bug, not bad input: still no traceback by default
+            if debug_enabled():
+                traceback.print_exc()
+            click.echo(
+                f"mote: internal error: {type(err).__name__}: {_one_line(err)} "
+                "(re-run with --debug for the traceback)",
+                err=True,
+            )
+            sys.exit(1)
+
+
+app = typer.Typer(
+    cls=MoteGroup,
+    name="mote",
+    help="MoTE on CLIP: decode videos, encode text, train, merge, cache frame features, evaluate.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def setup_logging(verbose: bool) -> None:
+    from rich.logging import RichHandler
+
+    level = logging.DEBUG if verbose else logging.INFO
+    root = logging.getLogger("mote")
+    root.handlers.clear()
+    root.addHandler(RichHandler(show_time=False, show_path=False, markup=False, rich_tracebacks=False))
+    root.setLevel(level)
+    root.propagate = False
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks on errors."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="More log output."),
+) -> None:
+    if debug:
+        os.environ["MOTE_DEBUG"] = "1"
+    setup_logging(verbose)

@@ -1,0 +1,1 @@
+"""CLIP encoders (open_clip), the MoTE temporal head, modulation and the loss."""

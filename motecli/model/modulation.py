@@ -1,0 +1,43 @@
+"""Temporal feature modulation (method section 5), test time only.
+
+alpha shrinks the temporal contribution when the test classes are semantically
+far from the fine-tuning classes, judged by each video's nearest classes.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..constants import TFM_K, TFM_SCALE
+
+
+def modulation_similarity(
+    frame_features: torch.Tensor,
+    *,
+    finetune_text: torch.Tensor,
+    test_text: torch.Tensor,
+    k: int = TFM_K,
+) -> torch.Tensor:
+    """s per video: mean over the k nearest test classes of their best match among
+    the k nearest fine-tuning classes. frame_features [B, T, D] -> s [B]."""
+    c = F.normalize(frame_features.float().mean(dim=1), dim=-1)  # [B, D]
+    g = test_text.float().to(c.device)
+    f = finetune_text.float().to(c.device)
+    g_idx = (c @ g.T).topk(min(k, g.shape[0]), dim=-1).indices  # [B, k]
+    f_idx = (c @ f.T).topk(min(k, f.shape[0]), dim=-1).indices  # [B, k]
+    sim = torch.einsum("bkd,bjd->bkj", g[g_idx], f[f_idx])  # [B, k, k]
+    return sim.max(dim=-1).values.mean(dim=-1)
+
+
+def modulation_alpha(
+    frame_features: torch.Tensor,
+    *,
+    finetune_text: torch.Tensor,
+    test_text: torch.Tensor,
+    k: int = TFM_K,
+    scale: float = TFM_SCALE,
+) -> torch.Tensor:
+    """alpha = exp(-(1 - s) / scale), one value per video [B]."""
+    s = modulation_similarity(frame_features, finetune_text=finetune_text, test_text=test_text, k=k)
+    return torch.exp(-(1.0 - s) / scale)

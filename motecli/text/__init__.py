@@ -1,0 +1,1 @@
+"""Class names, prompt templates, and the cached class text embeddings."""
