@@ -68,12 +68,13 @@ app = typer.Typer(
 
 
 def setup_logging(verbose: bool) -> None:
+    from rich.console import Console
     from rich.logging import RichHandler
 
     level = logging.DEBUG if verbose else logging.INFO
     root = logging.getLogger("mote")
     root.handlers.clear()
-    root.addHandler(RichHandler(show_time=False, show_path=False, markup=False, rich_tracebacks=False))
+    root.addHandler(RichHandler(console=Console(stderr=True), show_time=False, show_path=False, markup=False))
     root.setLevel(level)
     root.propagate = False
 

@@ -42,7 +42,7 @@ def encode_text(
         device=device,
     )
     emb = result.embeddings
-    console = Console()
+    console = Console(soft_wrap=True)
     console.print(str(result.path))
     console.print(
         f"{'cache hit' if result.hit else 'encoded'}: {len(emb.class_names)} classes, dim {emb.dim}, "

@@ -64,7 +64,8 @@ def resolve_clip(model: str, pretrained: str | None, *, quick_gelu: bool | None 
         hint = f" (similar: {', '.join(close)})" if close else ""
         raise MoteError(f"unknown model '{model}': expected an open_clip model name or '{TINY_MODEL}'{hint}")
     cfg = open_clip.get_model_config(model)
-    name_quick = bool(cfg.get("quick_gelu", False))
+    # The tiny model stands in for OpenAI's CLIP, so it shares its activation.
+    name_quick = bool(cfg.get("quick_gelu", False)) or model == TINY_MODEL
     pretrained = normalise_pretrained(model, pretrained)
     weights_id = weights_identity(model, pretrained)
     if pretrained is None:

@@ -1,0 +1,93 @@
+"""The command line: start-up cost, the text command, and one-line errors."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+import motecli.cli  # noqa: F401  (attaches the commands)
+from motecli.cli_app import app
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, list(args))
+
+
+def assert_one_line_error(result, *fragments):
+    assert result.exit_code != 0
+    err = result.stderr.strip()
+    assert "Traceback" not in result.output and "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_help_lists_commands_without_importing_heavy_modules():
+    code = (
+        "import sys; sys.argv = ['mote', '--help']\n"
+        "import motecli.cli\n"
+        "try:\n    motecli.cli.main()\nexcept SystemExit:\n    pass\n"
+        "print('HEAVY', sorted(m for m in ('torch', 'open_clip', 'h5py', 'decord') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "encode-text" in out
+    assert "HEAVY []" in out
+
+
+def test_python_dash_m_works():
+    proc = subprocess.run([sys.executable, "-m", "motecli", "--help"], capture_output=True, text=True)
+    assert proc.returncode == 0 and "encode-text" in proc.stdout
+
+
+def test_encode_text_writes_then_hits(tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("id,name\n0,ride bike\n1,brush hair\n")
+    first = run("encode-text", str(labels), "--model", "mote-tiny")
+    assert first.exit_code == 0, first.output
+    path = first.stdout.splitlines()[0].strip()
+    assert os.path.exists(path) and "2 classes, dim 64" in first.stdout
+    second = run("encode-text", str(labels), "--model", "mote-tiny")
+    assert second.exit_code == 0 and "cache hit" in second.stdout
+
+
+@pytest.mark.parametrize(
+    "content, fragments",
+    [("", ["empty"]), ("a\nb\na\n", ["duplicate class name 'a'"]), ("id,name\n0,a\n2,b\n", ["ids must be"])],
+)
+def test_bad_labels_files(tmp_path, content, fragments):
+    labels = tmp_path / "labels.txt"
+    labels.write_text(content)
+    assert_one_line_error(run("encode-text", str(labels), "--model", "mote-tiny"), str(labels), *fragments)
+
+
+def test_missing_and_unreadable_paths(tmp_path):
+    assert_one_line_error(run("encode-text", str(tmp_path / "nope.txt")), "no such file")
+    assert_one_line_error(run("encode-text", str(tmp_path)), "is a directory")
+
+
+def test_unknown_model_and_offline_weights(tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\n")
+    assert_one_line_error(run("encode-text", str(labels), "--model", "ViT-Q-99"), "unknown model 'ViT-Q-99'")
+    assert_one_line_error(run("encode-text", str(labels), "--model", "ViT-B-16", "--pretrained", "openai"), "--pretrained /path/to")
+    assert_one_line_error(run("encode-text", str(labels), "--model", "ViT-B-16", "--pretrained", "nosuchtag"), "unknown pretrained tag")
+
+
+def test_corrupt_cache_file(tmp_path):
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\n")
+    bad = tmp_path / "bad.h5"
+    bad.write_bytes(b"not hdf5 at all")
+    assert_one_line_error(run("encode-text", str(labels), "--model", "mote-tiny", "--out", str(bad)), "corrupt")
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "motecli", "--debug", "encode-text", str(tmp_path / "missing.txt")],
+        capture_output=True, text=True,
+    )
+    assert proc.returncode != 0 and "Traceback" in proc.stderr
