@@ -1,0 +1,145 @@
+"""The frame store written by `mote decode`, read without touching a video decoder.
+
+Layout of a store folder (details and the measurements behind the defaults in
+docs/frame-store.md):
+
+    manifest.json     settings, class names and the video list (written first, atomically)
+    shard-00000.h5    videos [0, shard_size), written to a temporary name and renamed
+    shard-00001.h5    ...                     into place, so a shard either exists whole or not
+    failures.tsv      index, path, reason of the videos that could not be decoded
+
+In a shard: `n_frames` int32 [count] (0 for a failed video), `orig_frames` int32
+[count], `error` string [count] ('' when fine) and `frames/<k>` for the k-th video
+of the shard: raw uint8 [F, H, W, 3], or JPEG bytes, one vlen uint8 array per frame.
+
+The sampling formulas apply to the F stored frames. HDF5 files are opened lazily
+in the reading process (after any fork) and reopened if the pid changes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Callable, Iterator
+
+import numpy as np
+
+from ..errors import MoteError
+from .layouts import VideoList
+from .video import VideoReadError
+
+STORE_VERSION = 1
+MANIFEST = "manifest.json"
+FAILURES = "failures.tsv"
+
+
+
+@contextmanager
+def quiet_jpeg_deprecation() -> Iterator[None]:
+    """torchvision 0.29 deprecates its JPEG codec in favour of torchcodec, which is not a
+    dependency; it is still the fastest batched JPEG codec available here."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The image decoding and encoding", category=DeprecationWarning)
+        yield
+
+
+def shard_name(shard: int) -> str:
+    return f"shard-{shard:05d}.h5"
+
+
+def read_manifest(path: str | os.PathLike) -> dict:
+    file = Path(path) / MANIFEST
+    try:
+        manifest = json.loads(file.read_text())
+    except FileNotFoundError:
+        raise MoteError(f"{file}: not a frame store (no manifest; run `mote decode` first)") from None
+    except (OSError, json.JSONDecodeError) as err:
+        raise MoteError(f"{file}: unreadable frame store manifest: {err}") from None
+    if manifest.get("version") != STORE_VERSION:
+        raise MoteError(f"{file}: store version {manifest.get('version')!r}, expected {STORE_VERSION}")
+    return manifest
+
+
+def manifest_videos(manifest: dict) -> VideoList:
+    return VideoList(
+        Path(manifest["root"]), [(p, int(y)) for p, y in manifest["items"]], list(manifest["class_names"]),
+        manifest["source"],
+    )
+
+
+def missing_shards(path: str | os.PathLike, manifest: dict) -> list[int]:
+    count = -(-len(manifest["items"]) // manifest["shard_size"])
+    return [s for s in range(count) if not (Path(path) / shard_name(s)).exists()]
+
+
+class FrameStore:
+    """Random access to the stored frames of each video. Cheap to construct and to pickle
+    (only the manifest is read); HDF5 handles are opened on first use in each process."""
+
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self.manifest = read_manifest(self.path)
+        missing = missing_shards(self.path, self.manifest)
+        if missing:
+            raise MoteError(
+                f"{self.path}: frame store incomplete ({len(missing)} shards missing); run `mote decode` again to finish it"
+            )
+        self.videos = manifest_videos(self.manifest)
+        self.format = self.manifest["format"]
+        self.shard_size = self.manifest["shard_size"]
+        self._files: dict[int, object] = {}
+        self._pid = os.getpid()
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_files"] = {}
+        return state
+
+    def _shard(self, index: int):
+        import h5py
+
+        if os.getpid() != self._pid:  # forked after opening: never share HDF5 handles
+            self._files, self._pid = {}, os.getpid()
+        shard = index // self.shard_size
+        if shard not in self._files:
+            self._files[shard] = h5py.File(self.path / shard_name(shard), "r")
+        return self._files[shard], index % self.shard_size
+
+    def num_frames(self, index: int) -> int:
+        """Stored frames of video `index` (0 if it failed to decode)."""
+        f, k = self._shard(index)
+        return int(f["n_frames"][k])
+
+    def error(self, index: int) -> str:
+        f, k = self._shard(index)
+        err = f["error"][k]
+        return err.decode() if isinstance(err, bytes) else str(err)
+
+    def read(self, index: int, pick: Callable[[int], np.ndarray]):
+        """Like `video.read_frames`: frames chosen by `pick(n)` over the n stored frames,
+        as uint8 [*indices.shape, H, W, 3] (a torch view for JPEG), the indices and n."""
+        f, k = self._shard(index)
+        n = int(f["n_frames"][k])
+        if n == 0:
+            raise VideoReadError(self.error(index) or "no frames stored")
+        idx = np.asarray(pick(n), dtype=np.int64)
+        flat = np.clip(idx.reshape(-1), 0, n - 1)
+        unique, inverse = np.unique(flat, return_inverse=True)  # decode each stored frame once
+        data = f["frames"][str(k)]
+        if self.format == "raw":
+            # One slice per frame: h5py's fancy indexing is ~300x slower on these chunks.
+            frames = np.stack([data[i] for i in unique.tolist()])[inverse]
+        else:
+            import torch
+            from torchvision.io import decode_jpeg
+
+            with quiet_jpeg_deprecation():
+                decoded = decode_jpeg([torch.from_numpy(data[i]) for i in unique.tolist()])
+            frames = torch.stack(decoded)[torch.from_numpy(inverse)].permute(0, 2, 3, 1)  # [K,3,H,W] -> [K,H,W,3]
+        return frames.reshape(*idx.shape, *frames.shape[1:]), flat.reshape(idx.shape), n

@@ -1,0 +1,89 @@
+"""Decode one shard of a video list and write it as an HDF5 file, atomically.
+
+A shard is written to a temporary sibling and renamed into place only when
+complete, so a process killed at any moment (even SIGKILL) leaves either the
+finished shard or nothing but a stale temporary file, which the runner deletes.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..atomic import atomic_path
+from ..data.layouts import VideoList
+from ..data.sampling import store_indices
+from ..data.store import quiet_jpeg_deprecation, shard_name
+from ..data.video import VideoReadError, read_frames
+
+log = logging.getLogger("mote")
+
+
+@dataclass(frozen=True)
+class StoreSettings:
+    """How frames are stored; part of the manifest, so a resumed run must match it."""
+
+    short_side: int = 256
+    max_frames: int = 64
+    format: str = "jpeg"  # or "raw"
+    jpeg_quality: int = 90
+    shard_size: int = 32
+    timeout_s: float = 60.0
+
+
+def encode_video(path: str, settings: StoreSettings):
+    """Frames kept for one video: uint8 [F, H, W, 3] resized so min(H, W) == short_side
+    (bilinear, antialiased, the same resize the training transform applies), plus the
+    original frame count. Raises VideoReadError for an unusable video."""
+    import torch
+
+    from ..data.transforms import resize_short_side, to_tchw
+
+    frames, _, n = read_frames(path, lambda n: store_indices(n, max_frames=settings.max_frames), timeout_s=settings.timeout_s)
+    x = resize_short_side(to_tchw(torch.from_numpy(frames)), settings.short_side)  # [F, 3, H, W]
+    if settings.format == "raw":
+        return x.permute(0, 2, 3, 1).contiguous().numpy(), n  # [F, 3, H, W] -> [F, H, W, 3]
+    from torchvision.io import encode_jpeg
+
+    with quiet_jpeg_deprecation():
+        return [t.numpy() for t in encode_jpeg(list(x), quality=settings.jpeg_quality)], n
+
+
+def write_shard(store: Path, shard: int, videos: VideoList, settings: StoreSettings) -> tuple[int, int]:
+    """Decode videos [shard * shard_size, ...) into `store/shard-NNNNN.h5`.
+    Returns (videos written, videos failed)."""
+    import h5py
+
+    first = shard * settings.shard_size
+    count = min(settings.shard_size, len(videos) - first)
+    failed = 0
+    with atomic_path(store / shard_name(shard)) as tmp:
+        with h5py.File(tmp, "w") as f:
+            f.attrs["first"], f.attrs["count"] = first, count
+            n_frames = np.zeros(count, dtype=np.int32)
+            orig_frames = np.zeros(count, dtype=np.int32)
+            errors = [""] * count
+            group = f.create_group("frames")
+            for k in range(count):
+                path = str(videos.path(first + k))
+                try:
+                    data, orig_frames[k] = encode_video(path, settings)
+                except VideoReadError as err:
+                    errors[k] = err.reason
+                    failed += 1
+                    log.debug("decode: %s: %s", path, err.reason)
+                    continue
+                if settings.format == "raw":
+                    group.create_dataset(str(k), data=data, chunks=(1, *data.shape[1:]))
+                else:
+                    ds = group.create_dataset(str(k), shape=(len(data),), dtype=h5py.vlen_dtype(np.uint8))
+                    for i, jpeg in enumerate(data):
+                        ds[i] = jpeg
+                n_frames[k] = len(data)
+            f.create_dataset("n_frames", data=n_frames)
+            f.create_dataset("orig_frames", data=orig_frames)
+            f.create_dataset("error", data=errors, dtype=h5py.string_dtype())
+    return count - failed, failed

@@ -1,0 +1,53 @@
+"""`mote decode` and `mote synth` through the Typer app: one-line errors, no tracebacks."""
+
+import pytest
+from typer.testing import CliRunner
+
+import motecli.cli  # noqa: F401  (attaches the commands)
+from motecli.cli_app import app
+from motecli.data.store import FrameStore
+
+runner = CliRunner()
+
+
+def _one_line_error(result, *fragments):
+    assert result.exit_code != 0
+    err = result.stderr.strip()
+    assert "Traceback" not in result.output and "Traceback" not in err
+    assert len(err.splitlines()) == 1, err
+    for fragment in fragments:
+        assert fragment in err, err
+
+
+def test_unknown_dataset(synth_env):
+    result = runner.invoke(app, ["decode", "--dataset", "nope"])
+    _one_line_error(result, "unknown dataset 'nope'", str(synth_env.config))
+
+
+def test_missing_list_file(tmp_path):
+    (tmp_path / "labels.txt").write_text("a\n")
+    result = runner.invoke(app, ["decode", "--list", str(tmp_path / "gone.txt"), "--labels", str(tmp_path / "labels.txt"),
+                                 "--root", str(tmp_path)])
+    _one_line_error(result, "gone.txt", "not found")
+
+
+@pytest.mark.parametrize("args,fragment", [
+    (["decode"], "either --dataset"),
+    (["decode", "--dataset", "synth", "--split", "9"], "split 9 out of range"),
+    (["decode", "--dataset", "synth", "--format", "png"], "expected jpeg or raw"),
+])
+def test_bad_options(synth_env, tmp_path, args, fragment):
+    _one_line_error(runner.invoke(app, args + ["--out", str(tmp_path / "s")]), fragment)
+
+
+def test_decode_list_and_synth(tmp_path):
+    result = runner.invoke(app, ["synth", str(tmp_path / "d"), "--videos-per-class", "3", "--seed", "3"])
+    assert result.exit_code == 0, result.output
+    d = tmp_path / "d"
+    result = runner.invoke(app, ["decode", "--list", str(d / "lists/test1.txt"), "--labels", str(d / "lists/labels.txt"),
+                                 "--root", str(d / "videos"), "--out", str(tmp_path / "s"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    assert "0 failed" in result.stdout
+    lines = (d / "lists/test1.txt").read_text().split("\n")
+    store = FrameStore(tmp_path / "s")
+    assert [f"{p} {y}" for p, y in store.videos.items] == [line for line in lines if line]
