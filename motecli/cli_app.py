@@ -35,7 +35,8 @@ class MoteGroup(TyperGroup):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, typer.Exit, typer.Abort):
+            # Typer's own Exit/Abort are RuntimeErrors, not click's: normal control flow.
             raise
         except KeyboardInterrupt:
             click.echo("mote: interrupted", err=True)

@@ -38,6 +38,12 @@ def test_help_lists_commands_without_importing_heavy_modules():
     assert "HEAVY []" in out
 
 
+def test_subcommand_help_exits_zero():
+    for command in ("encode-text", "decode", "train", "merge", "encode-frames", "eval"):
+        proc = subprocess.run([sys.executable, "-m", "motecli", command, "--help"], capture_output=True, text=True)
+        assert proc.returncode == 0 and "error" not in proc.stderr, (command, proc.stderr)
+
+
 def test_python_dash_m_works():
     proc = subprocess.run([sys.executable, "-m", "motecli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "encode-text" in proc.stdout
