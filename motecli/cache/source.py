@@ -1,0 +1,93 @@
+"""The one place that talks to `motecli.data`: which videos, and a test-mode loader.
+
+Everything else in cache/ and eval/ sees a `VideoList` and batches of
+`dict(frames [B, V, T, 3, S, S], labels, indices, failures)`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import MoteError
+from ..hashing import json_sha256
+
+
+@dataclass
+class VideoSource:
+    """A split to evaluate: its videos, a short name for files, and where frames come from."""
+
+    videos: object  # motecli.data.layouts.VideoList
+    name: str  # e.g. "hmdb51-split1-test"; names cache folders and result files
+    dataset: str | None
+    split: int | None
+    store: Path | None = None  # frame store written by `mote decode`, else the video files
+
+    def frames_fingerprint(self) -> dict:
+        """What decides the pixels: the video files, or the frame store's manifest."""
+        if self.store is None:
+            return dict(kind="videos")
+        from ..data.store import read_manifest
+
+        return dict(kind="store", manifest_sha256=json_sha256(read_manifest(self.store)))
+
+
+def resolve_source(
+    *,
+    dataset: str | None = None,
+    split: int = 1,
+    subset: str = "test",
+    list_file: str | os.PathLike | None = None,
+    labels: str | os.PathLike | None = None,
+    root: str | os.PathLike | None = None,
+    config: str | os.PathLike | None = None,
+    store: str | os.PathLike | None = None,
+) -> VideoSource:
+    """A named dataset split (`datasets.toml`) or an explicit list + labels + root."""
+    from ..data.layouts import load_video_list
+    from ..data.registry import load_dataset_split
+
+    if dataset is not None and list_file is not None:
+        raise MoteError("pass --dataset or --list, not both")
+    if dataset is not None:
+        videos = load_dataset_split(dataset, split, subset, config_path=config)
+        name = f"{dataset}-split{split}-{subset}"
+    elif list_file is not None:
+        if labels is None or root is None:
+            raise MoteError("--list needs --labels (class names) and --root (the folder the list's paths are relative to)")
+        videos = load_video_list(list_file, labels, root)
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(list_file).stem)
+    else:
+        raise MoteError("nothing to evaluate: pass --dataset NAME (see datasets.toml) or --list FILE --labels FILE --root DIR")
+    return VideoSource(videos=videos, name=name, dataset=dataset, split=split if dataset else None,
+                       store=Path(store) if store is not None else None)
+
+
+def test_loader(source: VideoSource, indices: list[int], *, num_frames: int, clips: int, crops: int,
+                batch_size: int, workers: int):
+    """Test-mode batches of the videos at `indices`, in that order."""
+    import torch
+    from torch.utils.data import DataLoader, Subset
+
+    from ..data.dataset import ClipDataset, collate_clips
+
+    dataset = ClipDataset(source.videos, store=source.store, mode="test", num_frames=num_frames,
+                          num_clips=clips, num_crops=crops)
+    return DataLoader(Subset(dataset, indices), batch_size=batch_size, num_workers=workers,
+                      collate_fn=collate_clips, shuffle=False,
+                      persistent_workers=False, pin_memory=torch.cuda.is_available())
+
+
+def unique_source(source: VideoSource) -> tuple[VideoSource, list[int]]:
+    """The distinct videos of a list that repeats some (a K-shot list), in first-seen
+    order, and for each original line the row of its video in the distinct list."""
+    from ..data.layouts import VideoList
+
+    rows: dict[tuple[str, int], int] = {}
+    for item in source.videos.items:
+        rows.setdefault(item, len(rows))
+    videos = VideoList(source.videos.root, list(rows), list(source.videos.class_names), f"distinct of {source.videos.source}")
+    return (VideoSource(videos=videos, name=f"{source.name}-distinct", dataset=source.dataset, split=source.split,
+                        store=source.store), [rows[item] for item in source.videos.items])

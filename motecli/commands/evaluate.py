@@ -1,0 +1,193 @@
+"""Commands of the evaluate stage: `encode-frames`, `eval`, `few-shot-lists`, `few-shot-head`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..cli_app import app
+from ..constants import FEW_SHOT_KS, TFM_K, TFM_SCALE
+
+CHECKPOINT_HELP = "Merged model from `mote merge` (default: $MOTE_CHECKPOINT, else cache/checkpoints/merged.safetensors)."
+_dataset = typer.Option(None, "--dataset", "-d", help="Dataset name from datasets.toml ($MOTE_DATASETS).")
+_list = typer.Option(None, "--list", help="Video list: 'relative/path LABEL' per line (instead of --dataset).")
+_labels = typer.Option(None, "--labels", help="Class names for --list: one per line or CSV id,name.")
+_root = typer.Option(None, "--root", help="Folder the --list paths are relative to.")
+_config = typer.Option(None, "--datasets-config", help="datasets.toml to read (default $MOTE_DATASETS or ./datasets.toml).")
+_store = typer.Option(None, "--store", help="Read frames from this `mote decode` frame store instead of the videos.")
+_checkpoint = typer.Option(None, "--checkpoint", "-c", help=CHECKPOINT_HELP)
+_frames = typer.Option(None, "--frames", "-T", help="Frames per clip (default: the model's, 8).")
+_clips = typer.Option(None, "--clips", help="Clips per video (default: zero-shot 3, close-set by --views).")
+_crops = typer.Option(None, "--crops", help="Crops per clip, 1 or 3 (default: zero-shot 1, close-set by --views).")
+_views = typer.Option(None, "--views", help="Close-set views: 1x1 (default) or 4x3.")
+_protocol = typer.Option("zero-shot", "--protocol", help="zero-shot (3x1 views) or close-set (--views).")
+_patch = typer.Option(None, "--patch-alpha", help="Mix image-encoder weights alpha*fine-tuned + (1-alpha)*--original (release zero-shot: 0.99).")
+_original = typer.Option(None, "--original", help="Original CLIP weights for --patch-alpha: open_clip tag or local file.")
+_batch = typer.Option(8, "--batch-size", "-b", help="Videos per batch when encoding frames.")
+_workers = typer.Option(0, "--workers", "-j", help="DataLoader workers decoding videos.")
+_device = typer.Option("cpu", "--device", help="torch device, e.g. cuda.")
+_shard = typer.Option(64, "--shard-size", help="Videos per cache shard (the unit of resume).")
+
+
+def _checkpoint_path(checkpoint: Optional[Path]) -> Path:
+    from ..merge.deployed import default_checkpoint
+
+    return checkpoint or default_checkpoint()
+
+
+def _num_frames(checkpoint: Path, frames: Optional[int]) -> int:
+    from ..merge.deployed import read_merged_metadata
+
+    return frames or int(read_merged_metadata(checkpoint)["model_config"]["num_frames"])
+
+
+def _scales(values: List[str]) -> tuple[float, ...]:
+    from ..errors import MoteError
+
+    out = []
+    for value in values or [str(TFM_SCALE)]:
+        for part in value.split(","):
+            try:
+                out.append(float(part))
+            except ValueError:
+                raise MoteError(f"--tfm-scale {part!r}: expected a number such as 0.05") from None
+            if out[-1] <= 0:
+                raise MoteError(f"--tfm-scale {part}: expected a positive number")
+    return tuple(out)
+
+
+@app.command("encode-frames")
+def encode_frames_cmd(
+    dataset: Optional[str] = _dataset,
+    split: int = typer.Option(1, "--split", help="Split number (1-based)."),
+    subset: str = typer.Option("test", "--subset", help="train or test."),
+    list_file: Optional[Path] = _list, labels: Optional[Path] = _labels, root: Optional[Path] = _root,
+    config: Optional[Path] = _config, store: Optional[Path] = _store, checkpoint: Optional[Path] = _checkpoint,
+    frames: Optional[int] = _frames, clips: Optional[int] = _clips, crops: Optional[int] = _crops,
+    views: Optional[str] = _views, protocol: str = _protocol,
+    patch_alpha: Optional[float] = _patch, original: Optional[str] = _original,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Cache folder (default cache/frames/embeddings/<split>-<key>)."),
+    shard_size: int = _shard, batch_size: int = _batch, workers: int = _workers, device: str = _device,
+) -> None:
+    """CLIP features of every frame of every view into the HDF5 cache; resumable; RANK/WORLD_SIZE split the work."""
+    from rich.console import Console
+
+    from ..cache.encode import encode_frames
+    from ..cache.source import resolve_source
+    from ..eval.protocols import resolve_views
+
+    checkpoint = _checkpoint_path(checkpoint)
+    clips, crops = resolve_views(protocol=protocol, views=views, clips=clips, crops=crops)
+    source = resolve_source(dataset=dataset, split=split, subset=subset, list_file=list_file, labels=labels,
+                            root=root, config=config, store=store)
+    result = encode_frames(source, checkpoint=checkpoint, num_frames=_num_frames(checkpoint, frames), clips=clips,
+                           crops=crops, out=out, shard_size=shard_size, batch_size=batch_size, workers=workers,
+                           device=device, patch_alpha=patch_alpha, original=original)
+    console = Console()
+    console.print(str(result.cache.path))
+    console.print(
+        f"{result.encoded_videos} videos encoded in {result.encoded_shards} shards ({result.failed_videos} undecodable, "
+        f"excluded), {result.seconds:.1f} s; cache {'complete' if result.complete else 'incomplete (other ranks)'}"
+        f", {result.cache.count} videos, {clips}x{crops} views"
+    )
+
+
+@app.command("eval")
+def eval_cmd(
+    dataset: Optional[str] = _dataset,
+    split: str = typer.Option("1", "--split", help="1, 2, 3 or all (mean ± std over the splits)."),
+    list_file: Optional[Path] = _list, labels: Optional[Path] = _labels, root: Optional[Path] = _root,
+    config: Optional[Path] = _config, store: Optional[Path] = _store, checkpoint: Optional[Path] = _checkpoint,
+    frames: Optional[int] = _frames, clips: Optional[int] = _clips, crops: Optional[int] = _crops,
+    views: Optional[str] = _views, protocol: str = _protocol,
+    modulation: bool = typer.Option(True, "--modulation/--no-modulation", help="Temporal feature modulation (on, as the release)."),
+    tfm_scale: List[str] = typer.Option([], "--tfm-scale", help=f"Modulation scale lambda (default {TFM_SCALE}); repeat or comma list to sweep."),
+    tfm_k: int = typer.Option(TFM_K, "--tfm-k", help="Modulation neighbours k."),
+    half_classes: bool = typer.Option(False, "--half-classes", help="Also 10 seeded halves of the classes (numpy seeds 0..9)."),
+    patch_alpha: Optional[float] = _patch, original: Optional[str] = _original,
+    templates: Optional[Path] = typer.Option(None, "--templates", help="Prompt templates file (default: the 28)."),
+    text_pretrained: Optional[str] = typer.Option(None, "--text-pretrained", help="Text-encoder weights (tag or file) if not the checkpoint's."),
+    from_videos: bool = typer.Option(False, "--from-videos", help="Decode the videos instead of using the frame cache."),
+    results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Where the results JSON goes (HM_ZS reads it too)."),
+    shard_size: int = _shard, batch_size: int = _batch, workers: int = _workers, device: str = _device,
+) -> None:
+    """Top-1 / top-5 from the frame and text caches (computing what is missing once)."""
+    from rich.console import Console
+
+    from ..eval.protocols import resolve_views
+    from ..eval.report import results_table
+    from ..eval.runner import EvalSettings, run_eval, split_sources
+    from ..text.labels import read_templates_file
+
+    checkpoint = _checkpoint_path(checkpoint)
+    clips, crops = resolve_views(protocol=protocol, views=views, clips=clips, crops=crops)
+    settings = EvalSettings(
+        checkpoint=checkpoint, protocol=protocol, clips=clips, crops=crops, num_frames=_num_frames(checkpoint, frames),
+        modulation=modulation, scales=_scales(tfm_scale), k=tfm_k, templates=read_templates_file(templates),
+        half_classes=half_classes, patch_alpha=patch_alpha, original=original, text_pretrained=text_pretrained,
+        from_videos=from_videos, batch_size=batch_size, workers=workers, device=device, shard_size=shard_size,
+    )
+    sources = split_sources(dataset=dataset, split=split, list_file=list_file, labels=labels, root=root,
+                            config=config, store=store)
+    results, path, summary = run_eval(sources=sources, settings=settings, out_dir=results_dir, split_spec=split)
+    console = Console()
+    console.print(results_table(results, summary))
+    console.print(str(path))
+
+
+@app.command("few-shot-lists")
+def few_shot_lists_cmd(
+    dataset: Optional[str] = _dataset,
+    split: int = typer.Option(1, "--split", help="Split whose train subset is drawn from."),
+    list_file: Optional[Path] = _list, labels: Optional[Path] = _labels, root: Optional[Path] = _root,
+    config: Optional[Path] = _config,
+    shots: str = typer.Option(",".join(map(str, FEW_SHOT_KS)), "--shots", help="K values, comma separated."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the draw."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder for the list files."),
+) -> None:
+    """Draw K training videos per class (seeded), repeated to the size of the full train split."""
+    from rich.console import Console
+
+    from ..cache.source import resolve_source
+    from ..eval.fewshot import write_few_shot_lists
+
+    source = resolve_source(dataset=dataset, split=split, subset="train", list_file=list_file, labels=labels,
+                            root=root, config=config)
+    written = write_few_shot_lists(source, shots=[int(k) for k in shots.split(",")], seed=seed, out_dir=out)
+    console = Console()
+    for item in written:
+        console.print(f"{item.path}  K={item.k}: {item.unique} videos drawn, {item.total} lines")
+
+
+@app.command("few-shot-head")
+def few_shot_head_cmd(
+    train_list: Path = typer.Option(..., "--train-list", help="K-shot list from `mote few-shot-lists`."),
+    labels: Path = typer.Option(..., "--labels", help="Class names of the list."),
+    root: Path = typer.Option(..., "--root", help="Folder the list paths are relative to."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Test split from datasets.toml ..."),
+    split: int = typer.Option(1, "--split", help="... its split number."),
+    test_list: Optional[Path] = typer.Option(None, "--test-list", help="... or a test list (same --labels, --root)."),
+    config: Optional[Path] = _config, checkpoint: Optional[Path] = _checkpoint, frames: Optional[int] = _frames,
+    epochs: int = typer.Option(10, "--epochs", help="Passes over the (repeated) K-shot list."),
+    seed: int = typer.Option(0, "--seed", help="Seed of head training."),
+    results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Where the results JSON goes."),
+    batch_size: int = _batch, workers: int = _workers, device: str = _device,
+) -> None:
+    """Train only the temporal head on cached frame features (CLIP frozen), then evaluate with one view."""
+    from rich.console import Console
+
+    from ..cache.source import resolve_source
+    from ..eval.fewshot import few_shot_head
+    from ..text.labels import read_templates_file
+
+    checkpoint = _checkpoint_path(checkpoint)
+    train = resolve_source(list_file=train_list, labels=labels, root=root)
+    test = (resolve_source(dataset=dataset, split=split, config=config) if dataset
+            else resolve_source(list_file=test_list, labels=labels, root=root))
+    out = few_shot_head(train=train, test=test, checkpoint=checkpoint, num_frames=_num_frames(checkpoint, frames),
+                        epochs=epochs, seed=seed, templates=read_templates_file(None), results_dir=results_dir,
+                        batch_size=batch_size, workers=workers, device=device)
+    Console().print(f"few-shot head: top-1 {100 * out['top1']:.2f}, top-5 {100 * out['top5']:.2f} on {out['videos']} "
+                    f"videos ({out['excluded']} excluded), {out['train_seconds']:.1f} s training; {out['results_file']}")

@@ -1,0 +1,195 @@
+"""One evaluation: a merged model and one or more splits in, a results dict out.
+
+For each split the frame-embedding cache is filled where missing (`encode_frames`
+is a no-op when complete), the text cache likewise, then the head runs on the
+cached features shard by shard. `from_videos=True` skips the frame cache and
+decodes the videos instead (same float16 rounding of frame features, so the same
+predictions): the baseline the cache is measured against.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from ..cache.encode import DEFAULT_SHARD_SIZE, encode_frames, encoder_identity, frame_features, load_visual
+from ..cache.source import VideoSource, test_loader
+from ..errors import MoteError
+from ..merge.deployed import load_head, read_merged_metadata
+from .metrics import Accumulator
+from .protocols import half_class_subsets, mean_std
+from .scoring import Modulation, score_chunk
+
+log = logging.getLogger("mote")
+
+
+@dataclass
+class EvalSettings:
+    checkpoint: Path
+    protocol: str
+    clips: int
+    crops: int
+    num_frames: int
+    modulation: bool
+    scales: tuple[float, ...]
+    k: int
+    templates: list[str]
+    half_classes: bool = False
+    patch_alpha: float | None = None
+    original: str | None = None
+    text_pretrained: str | None = None  # overrides the checkpoint's text-encoder weights
+    from_videos: bool = False
+    batch_size: int = 8
+    workers: int = 0
+    device: str = "cpu"
+    shard_size: int = DEFAULT_SHARD_SIZE
+
+    def describe(self) -> dict:
+        return dict(
+            checkpoint=str(self.checkpoint), protocol=self.protocol, clips=self.clips, crops=self.crops,
+            views=self.clips * self.crops, num_frames=self.num_frames, modulation=self.modulation,
+            tfm_scales=list(self.scales), tfm_k=self.k, half_classes=self.half_classes, patch_alpha=self.patch_alpha,
+            original=self.original, num_templates=len(self.templates), from_videos=self.from_videos,
+            fusion="per-view cosine (no logit scale) -> softmax over classes -> mean over views",
+        )
+
+
+def test_text_embeddings(meta: dict, class_names: list[str], settings: EvalSettings) -> tuple[torch.Tensor, str]:
+    """Class embeddings of the test classes with the checkpoint's frozen text encoder."""
+    from ..text.encode import cached_text_embeddings
+
+    from ..model.identity import looks_like_path
+
+    clip = meta["clip"]
+    pretrained = settings.text_pretrained or clip["pretrained"]
+    # Tags and random init fix their own activation; passing None shares the cache entry
+    # with a plain `mote encode-text`. Only a local file needs the stored choice.
+    quick_gelu = clip["quick_gelu"] if pretrained and looks_like_path(pretrained) else None
+    res = cached_text_embeddings(
+        model=clip["model"], pretrained=pretrained, quick_gelu=quick_gelu,
+        class_names=class_names, templates=settings.templates, device=settings.device,
+    )
+    text = torch.from_numpy(res.embeddings.embeddings).float()
+    if text.shape[1] != meta["model_config"]["embed_dim"]:
+        raise MoteError(f"{res.path}: text embeddings of width {text.shape[1]}, the model's is {meta['model_config']['embed_dim']}")
+    return text, res.embeddings.weights_id
+
+
+def evaluate_split(source: VideoSource, settings: EvalSettings) -> list[dict]:
+    """One result dict per modulation scale (one if modulation is off) for one split."""
+    started = time.perf_counter()
+    meta = read_merged_metadata(settings.checkpoint)
+    head, _, finetune_text = load_head(settings.checkpoint, meta)
+    test_text, text_id = test_text_embeddings(meta, source.videos.class_names, settings)
+    modulation = Modulation(finetune_text=finetune_text.float(), k=settings.k,
+                            scales=settings.scales if settings.modulation else ())
+    subsets = half_class_subsets(len(source.videos.class_names)) if settings.half_classes else None
+    accs = [Accumulator(class_names=source.videos.class_names, half_subsets=subsets)
+            for _ in (modulation.scales or (None,))]
+    score = dict(test_text=test_text, modulation=modulation, accumulators=accs)
+
+    cache_info = None
+    if settings.from_videos:
+        failures = _score_from_videos(source, settings, head, score)
+    else:
+        enc = encode_frames(
+            source, checkpoint=settings.checkpoint, num_frames=settings.num_frames, clips=settings.clips,
+            crops=settings.crops, shard_size=settings.shard_size,
+            batch_size=settings.batch_size, workers=settings.workers, device=settings.device,
+            patch_alpha=settings.patch_alpha, original=settings.original, rank=0, world=1,
+        )
+        cache = enc.cache
+        cache.require_complete()
+        for chunk in cache.iter_chunks():
+            score_chunk(head, chunk.features, chunk.labels, chunk.indices, **score)
+        failures = cache.failures()
+        cache_info = dict(path=str(cache.path), key=cache.key, encoded_videos_now=enc.encoded_videos)
+    seconds = time.perf_counter() - started
+    log.info("%s: %d videos scored, %d excluded, %.2f s", source.name, len(source.videos) - len(failures),
+             len(failures), seconds)
+    out = []
+    for scale, acc in zip(modulation.scales or (None,), accs):
+        result = acc.result()
+        result.update(
+            split=source.split, source=source.videos.source, list_fingerprint=source.videos.fingerprint(),
+            listed_videos=len(source.videos), excluded=len(failures),
+            excluded_videos=[dict(index=i, path=p, reason=r) for i, p, r in failures],
+            tfm_scale=scale, text_weights_id=text_id, frame_cache=cache_info, seconds=seconds,
+        )
+        result["predictions"]["video"] = [source.videos.items[i][0] for i in result["predictions"]["index"]]
+        out.append(result)
+    return out
+
+
+def _score_from_videos(source: VideoSource, settings: EvalSettings, head, score: dict) -> list[tuple[int, str, str]]:
+    encoder = encoder_identity(settings.checkpoint, patch_alpha=settings.patch_alpha, original=settings.original)
+    visual = load_visual(encoder, device=settings.device)
+    loader = test_loader(source, list(range(len(source.videos))), num_frames=settings.num_frames, clips=settings.clips,
+                         crops=settings.crops, batch_size=settings.batch_size, workers=settings.workers)
+    failures = []
+    for batch in loader:
+        failures += [(i, os.path.relpath(p, source.videos.root), r) for i, p, r in batch["failures"]]
+        if batch["frames"] is None:
+            continue
+        feats = frame_features(visual, batch["frames"].to(settings.device)).cpu()
+        score_chunk(head, feats, batch["labels"].numpy(), batch["indices"].numpy(), **score)
+    return failures
+
+
+def evaluate(sources: list[VideoSource], settings: EvalSettings, *, name: str, dataset: str | None) -> dict:
+    """Every split, every scale; per scale the mean and std of top-1 over the splits."""
+    per_split = [evaluate_split(source, settings) for source in sources]
+    runs = []
+    for i, scale in enumerate(settings.scales if settings.modulation else (None,)):
+        splits = [results[i] for results in per_split]
+        top1_mean, top1_std = mean_std([r["top1"] for r in splits])
+        top5_mean, top5_std = mean_std([r["top5"] for r in splits])
+        run = dict(tfm_scale=scale, top1_mean=top1_mean, top1_std=top1_std, top5_mean=top5_mean, top5_std=top5_std,
+                   splits_evaluated=[r["split"] for r in splits], splits=splits)
+        if settings.half_classes:
+            run["half_classes_mean"], run["half_classes_std"] = mean_std(
+                [v for r in splits for v in r["half_classes"]["top1"]])
+        runs.append(run)
+    return dict(format="mote-eval", format_version=1, name=name, dataset=dataset, settings=settings.describe(),
+                checkpoint=dict(path=str(settings.checkpoint), **_checkpoint_summary(settings.checkpoint)), runs=runs)
+
+
+def _checkpoint_summary(path: Path) -> dict:
+    meta = read_merged_metadata(path)
+    return dict(visual_sha256=meta["visual_sha256"], source=meta["source"], model=meta["clip"]["model"],
+                finetune_classes=len(meta["class_names"]))
+
+
+def split_sources(*, dataset: str | None, split: str, list_file, labels, root, config, store) -> list[VideoSource]:
+    """The test VideoSources of `--split 1|2|3|all` of a named dataset, or of one list."""
+    from ..cache.source import resolve_source
+    from .protocols import parse_splits
+
+    if dataset is None:
+        if split not in ("1", "all"):
+            raise MoteError(f"--split {split}: a --list is one split; use --dataset for the official splits")
+        return [resolve_source(list_file=list_file, labels=labels, root=root, store=store)]
+    from ..data.registry import load_entry
+
+    numbers = parse_splits(split, num_splits=load_entry(dataset, config).num_splits())
+    return [resolve_source(dataset=dataset, split=n, config=config, store=store) for n in numbers]
+
+
+def run_eval(*, sources: list[VideoSource], settings: EvalSettings, out_dir: str | Path, split_spec: str) -> tuple[dict, Path, dict]:
+    """Evaluate, write the results JSON into `out_dir`, and compute HM_ZS / trade-off
+    from whatever results the folder holds: (results, results file, summary)."""
+    from .protocols import summary_scores
+    from .report import results_path, write_results
+
+    first = sources[0]
+    name = first.dataset or first.name
+    results = evaluate(sources, settings, name=name, dataset=first.dataset)
+    path = results_path(out_dir, results, split_spec)
+    write_results(path, results)
+    summary = summary_scores(out_dir)
+    return results, path, summary

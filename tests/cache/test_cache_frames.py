@@ -1,0 +1,119 @@
+"""The frame-embedding cache: resume after SIGKILL, stale fingerprints, schema, failures, ranks."""
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from mote_builders import mote_env
+from motecli.cache.encode import encode_frames
+from motecli.cache.frames import MANIFEST, FrameCache, shard_name
+from motecli.cache.source import resolve_source
+from motecli.errors import MoteError
+
+
+def all_features(cache: FrameCache) -> tuple[np.ndarray, np.ndarray]:
+    chunks = list(cache.iter_chunks())
+    return np.concatenate([c.features for c in chunks]), np.concatenate([c.indices for c in chunks])
+
+
+def encode_cmd(synth, merged, out, subset="train"):
+    return [sys.executable, "-m", "motecli", "encode-frames", "--dataset", "synth", "--split", "1", "--subset", subset,
+            "-c", str(merged), "--out", str(out), "--shard-size", "1", "--batch-size", "1"]
+
+
+def test_sigkill_then_rerun_completes_without_recomputing(synth, merged, tmp_path):
+    env = mote_env(tmp_path / "cache", synth.config)
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(encode_cmd(synth, merged, killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    while not list(killed.glob("shard-*.h5")) and proc.poll() is None:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    cache = FrameCache(killed)
+    missing = cache.missing_shards()
+    assert 0 < len(missing) < cache.num_shards  # killed mid-run: some shards done, some not
+    # A torn shard where a missing one belongs must be recomputed, not trusted.
+    (killed / shard_name(missing[0])).write_bytes(b"\x89HDF\r\n torn")
+    finished = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in killed.glob("shard-*.h5")
+                if int(p.stem.split("-")[1]) not in missing}
+
+    subprocess.run(encode_cmd(synth, merged, killed), env=env, check=True, capture_output=True, timeout=300)
+    resumed = FrameCache(killed)
+    assert resumed.missing_shards() == []
+    for name, stamp in finished.items():  # finished shards untouched
+        path = killed / name
+        assert (path.stat().st_ino, path.stat().st_mtime_ns) == stamp
+
+    clean = tmp_path / "clean"
+    subprocess.run(encode_cmd(synth, merged, clean), env=env, check=True, capture_output=True, timeout=300)
+    a, ia = all_features(resumed)
+    b, ib = all_features(FrameCache(clean))
+    assert a.dtype == np.float16 and a.shape[0] == len(synth.items(1, "train"))
+    np.testing.assert_array_equal(ia, ib)
+    np.testing.assert_array_equal(a, b)
+
+
+def test_stale_fingerprint_recomputes(synth, merged, tmp_path):
+    source = resolve_source(list_file=synth.root / "lists" / "test1.txt", labels=synth.root / "lists" / "labels.csv",
+                            root=synth.root / "videos")
+    out = tmp_path / "c"
+    first = encode_frames(source, checkpoint=merged, num_frames=8, clips=2, crops=1, out=out, shard_size=4)
+    assert first.encoded_videos == len(source.videos)
+    again = encode_frames(source, checkpoint=merged, num_frames=8, clips=2, crops=1, out=out, shard_size=4)
+    assert again.encoded_videos == 0  # same fingerprint: reused
+    # Another frame count and other views change the numbers: the same folder is recomputed.
+    third = encode_frames(source, checkpoint=merged, num_frames=4, clips=1, crops=3, out=out, shard_size=4)
+    assert third.encoded_videos == len(source.videos)
+    feats, _ = all_features(third.cache)
+    assert feats.shape[1:3] == (3, 4)
+    fresh = encode_frames(source, checkpoint=merged, num_frames=4, clips=1, crops=3, out=tmp_path / "fresh", shard_size=4)
+    np.testing.assert_array_equal(feats, all_features(fresh.cache)[0])
+
+
+def test_patched_encoder_is_a_different_cache(synth, merged):
+    source = resolve_source(dataset="synth", split=2, config=synth.config)
+    plain = encode_frames(source, checkpoint=merged, num_frames=8, clips=1, crops=1)
+    patched = encode_frames(source, checkpoint=merged, num_frames=8, clips=1, crops=1, patch_alpha=0.5, original="none")
+    assert plain.cache.path != patched.cache.path and patched.encoded_videos == len(source.videos)
+
+
+def test_newer_schema_and_unfinished_rows_are_refused(synth, merged, tmp_path):
+    source = resolve_source(dataset="synth", split=3, config=synth.config)
+    out = tmp_path / "c"
+    cache = encode_frames(source, checkpoint=merged, num_frames=8, clips=1, crops=1, out=out, shard_size=4).cache
+    with h5py.File(out / shard_name(0), "a") as f:  # a row whose done flag never got written
+        f["done"][1] = 0
+    assert cache.missing_shards() == [0]
+    manifest = json.loads((out / MANIFEST).read_text())
+    manifest["schema_version"] = 99
+    (out / MANIFEST).write_text(json.dumps(manifest))
+    with pytest.raises(MoteError, match="schema_version 99"):
+        FrameCache(out)
+
+
+def test_undecodable_videos_are_recorded_and_excluded(synth, merged):
+    source = resolve_source(dataset="synth_bad", split=1, config=synth.config)
+    result = encode_frames(source, checkpoint=merged, num_frames=8, clips=1, crops=1, shard_size=3)
+    failures = result.cache.failures()
+    assert result.failed_videos == len(failures) == 4  # zero-byte, truncated, not a video, missing
+    assert all(reason for _, _, reason in failures)
+    _, indices = all_features(result.cache)
+    assert sorted(indices.tolist() + [i for i, _, _ in failures]) == list(range(len(source.videos)))
+
+
+def test_two_ranks_fill_one_cache(synth, merged, tmp_path):
+    source = resolve_source(dataset="synth", split=1, config=synth.config)
+    kw = dict(checkpoint=merged, num_frames=8, clips=1, crops=1, shard_size=3)
+    r0 = encode_frames(source, out=tmp_path / "ranks", rank=0, world=2, **kw)
+    assert not r0.complete
+    r1 = encode_frames(source, out=tmp_path / "ranks", rank=1, world=2, **kw)
+    assert r1.complete and r0.encoded_videos + r1.encoded_videos == len(source.videos)
+    single = encode_frames(source, out=tmp_path / "single", **kw)
+    np.testing.assert_array_equal(all_features(r1.cache)[0], all_features(single.cache)[0])

@@ -1,0 +1,38 @@
+"""train (tiny, one epoch) -> merge -> encode-frames -> eval, all through the CLI."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from mote_builders import mote_env
+
+pytest.importorskip("motecli.train.loop")
+
+
+def mote(args, env, timeout=300):
+    proc = subprocess.run([sys.executable, "-m", "motecli", *map(str, args)], env=env, capture_output=True, text=True,
+                          timeout=timeout)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def test_train_merge_encode_eval(tmp_path):
+    from pathlib import Path
+
+    recipe = Path(__file__).resolve().parents[2] / "recipes" / "tiny.toml"
+    env = mote_env(tmp_path / "cache")
+    mote(["train", recipe, "--set", "solver.epochs=1", "--set", "data.synthetic_videos_per_class=3",
+          "-o", tmp_path / "run"], env)
+    mote(["merge", tmp_path / "run" / "last.pt", "--out", tmp_path / "merged.safetensors"], env)
+    (config,) = (tmp_path / "cache" / "synthetic").glob("*/datasets.toml")
+    env["MOTE_DATASETS"] = str(config)
+    env["MOTE_CHECKPOINT"] = str(tmp_path / "merged.safetensors")  # the documented default
+    encoded = mote(["encode-frames", "--dataset", "synth", "--split", "1", "--protocol", "close-set"], env)
+    assert "complete" in encoded.stdout
+    mote(["eval", "--dataset", "synth", "--split", "1", "--protocol", "close-set", "--results-dir", tmp_path / "res"], env)
+    (path,) = (tmp_path / "res").glob("*.json")
+    split = json.loads(path.read_text())["runs"][0]["splits"][0]
+    assert split["frame_cache"]["encoded_videos_now"] == 0  # encode-frames already filled it
+    assert split["videos"] + split["excluded"] == split["listed_videos"]

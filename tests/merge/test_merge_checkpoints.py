@@ -1,0 +1,151 @@
+"""mote merge: uniform collapse, the authors' release format, patching, errors."""
+
+import hashlib
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from mote_builders import mote_env, save_release_checkpoint, save_train_checkpoint, tiny_model, tiny_text
+from motecli.errors import MoteError
+from motecli.merge.deployed import load_merged, read_merged_tensors
+from motecli.merge.merge import merge_checkpoint
+from motecli.model.clip import build_clip, resolve_clip
+from motecli.model.temporal import head_parameter_count
+from motecli.model.video_clip import cosine_scores
+
+NAMES = ["a cat jumping", "a dog running", "a bird flying"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    model, config = tiny_model(seed=1)
+    text = tiny_text(NAMES)
+    path = save_train_checkpoint(tmp_path_factory.mktemp("train") / "ckpt.pt", model, config, NAMES, text)
+    return model, config, text, path
+
+
+def frames(seed=0):
+    return torch.randn(2, 8, 3, 224, 224, generator=torch.Generator().manual_seed(seed))
+
+
+def eval_scores(model, text, x):
+    """Evaluation logits: cosine of the video embedding with the classes."""
+    with torch.no_grad():
+        _, v = model.video_features(model.encode_frames(x))
+    return cosine_scores(v, text)
+
+
+def test_merged_model_gives_the_unmerged_logits(trained, tmp_path):
+    model, _, text, path = trained
+    report = merge_checkpoint(path, out=tmp_path / "m.safetensors")
+    merged, meta = load_merged(report.out)
+    x = frames()
+    assert torch.allclose(eval_scores(merged, text, x), eval_scores(model, text, x), atol=1e-5)
+    with torch.no_grad():
+        assert torch.allclose(merged(x, text), model(x, text), atol=1e-5)
+    assert merged.head.config.num_experts == 1
+    assert report.head_params_before == head_parameter_count(model.head)
+    assert report.head_params_after == head_parameter_count(model.head.collapsed())
+    assert meta["class_names"] == NAMES
+
+
+def test_merged_file_keeps_deployment_state_only(trained, tmp_path):
+    model, _, text, path = trained
+    out = merge_checkpoint(path, out=tmp_path / "m.safetensors").out
+    tensors = read_merged_tensors(out)
+    assert {k.split(".")[0] for k in tensors} == {"visual", "head", "logit_scale", "class_embeddings"}
+    assert torch.equal(tensors["class_embeddings"], text)
+    assert torch.equal(tensors["logit_scale"], model.logit_scale.detach())
+    sidecar = json.loads((tmp_path / "m.safetensors.json").read_text())
+    assert sidecar["source"]["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest()
+    assert sidecar["source"]["recipe"] == {"name": "test"}
+    assert "optimizer" not in sidecar
+
+
+def test_pt_output_loads_weights_only(trained, tmp_path):
+    model, _, text, path = trained
+    out = merge_checkpoint(path, out=tmp_path / "m.pt").out
+    torch.load(out, weights_only=True)
+    merged, _ = load_merged(out)
+    x = frames(1)
+    assert torch.allclose(eval_scores(merged, text, x), eval_scores(model, text, x), atol=1e-5)
+
+
+def test_release_format_merges_like_our_model(trained, tmp_path):
+    model, _, text, _ = trained
+    release = save_release_checkpoint(tmp_path / "MoTE_tiny.pt", model, text)
+    ours = load_merged(merge_checkpoint(trained[3], out=tmp_path / "ours.safetensors").out)[0]
+    report = merge_checkpoint(release, out=tmp_path / "rel.safetensors", model="mote-tiny", class_names=NAMES)
+    theirs, meta = load_merged(report.out)
+    x = frames(2)
+    assert torch.allclose(eval_scores(theirs, text, x), eval_scores(ours, text, x), atol=1e-6)
+    assert torch.allclose(eval_scores(theirs, text, x), eval_scores(model, text, x), atol=1e-5)
+    assert meta["source"]["format"] == "mote-release"
+    assert meta["clip"]["quick_gelu"] is True
+    assert torch.equal(read_merged_tensors(report.out)["class_embeddings"], text)
+
+
+def test_release_format_needs_matching_labels(trained, tmp_path):
+    model, _, text, _ = trained
+    release = save_release_checkpoint(tmp_path / "rel.pt", model, text)
+    with pytest.raises(MoteError, match="--labels"):
+        merge_checkpoint(release, out=tmp_path / "x.safetensors", model="mote-tiny")
+    with pytest.raises(MoteError, match="3 classes"):
+        merge_checkpoint(release, out=tmp_path / "x.safetensors", model="mote-tiny", class_names=NAMES[:2])
+
+
+def test_patch_alpha_mixes_image_encoder(trained, tmp_path):
+    model, config, text, _ = trained
+    with torch.no_grad():  # a "fine-tuned" encoder that differs from the original weights
+        tuned = {k: v + 0.1 * torch.randn_like(v) if v.is_floating_point() else v
+                 for k, v in model.visual.state_dict().items()}
+    model.visual.load_state_dict(tuned)
+    path = save_train_checkpoint(tmp_path / "tuned.pt", model, config, NAMES, text)
+    merged, meta = load_merged(merge_checkpoint(path, out=tmp_path / "p.safetensors", patch_alpha=0.9,
+                                                original="none").out)
+    original = build_clip(resolve_clip("mote-tiny", "none"), need_text=False).visual.state_dict()
+    got = merged.visual.state_dict()
+    for key in ("conv1.weight", "proj", "transformer.resblocks.0.mlp.c_fc.weight"):
+        assert torch.allclose(got[key], 0.9 * tuned[key] + 0.1 * original[key], atol=1e-6)
+    assert meta["patch"]["alpha"] == 0.9
+
+
+def run_cli(args, cache):
+    return subprocess.run([sys.executable, "-m", "motecli", *args], capture_output=True, text=True,
+                          env=mote_env(cache), timeout=120)
+
+
+def test_cli_rejects_a_file_that_is_not_mote(tmp_path):
+    plain = tmp_path / "plain.pt"
+    torch.save({"weight": torch.zeros(2)}, plain)
+    junk = tmp_path / "junk.pt"
+    junk.write_text("not a checkpoint")
+    for path in (plain, junk):
+        proc = run_cli(["merge", str(path), "--out", str(tmp_path / "m.safetensors")], tmp_path / "cache")
+        assert proc.returncode != 0
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("mote: error:") and str(path) in lines[0]
+        assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_cli_prints_head_parameters_before_and_after(trained, tmp_path):
+    model, _, _, path = trained
+    proc = run_cli(["merge", str(path), "--out", str(tmp_path / "m.safetensors")], tmp_path / "cache")
+    assert proc.returncode == 0, proc.stderr
+    out = " ".join(proc.stdout.split())
+    assert f"{head_parameter_count(model.head):,}" in out
+    assert f"{head_parameter_count(model.head.collapsed()):,}" in out
+
+
+def test_collapsed_ffn_is_the_expert_average(trained, tmp_path):
+    model, _, _, path = trained
+    merged, _ = load_merged(merge_checkpoint(path, out=tmp_path / "m.safetensors").out)
+    for block, src in zip(merged.head.blocks, model.head.blocks):
+        mean_up = torch.stack([l.weight for l in src.mlp.fc_up]).mean(0)
+        assert torch.allclose(block.mlp.fc_up[0].weight, mean_up, atol=1e-7)
+        mean_dn_bias = torch.stack([l.bias for l in src.mlp.fc_dn]).mean(0)
+        assert torch.allclose(block.mlp.fc_dn[0].bias, mean_dn_bias, atol=1e-7)
