@@ -1,0 +1,33 @@
+"""`mote train RECIPE`: fine-tune CLIP + MoTE as a recipe says."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..cli_app import app
+
+
+@app.command("train")
+def train_command(
+    recipe: Path = typer.Argument(..., help="Recipe TOML (see recipes/ and docs/training.md)."),
+    set_: List[str] = typer.Option(
+        [], "--set", help="Override a recipe value without editing the file, e.g. --set solver.lr=1e-4 (repeatable; TOML literal, else string).",
+    ),
+    resume: Optional[str] = typer.Option(
+        None, "--resume", help="Continue from a checkpoint: a path, or 'auto' for <output>/last.pt (fresh start if absent).",
+    ),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (overrides run.output)."),
+) -> None:
+    """Full fine-tuning of the CLIP image encoder and the MoTE head; one CPU to many GPUs under torchrun."""
+    from ..train.recipe import load_recipe, with_output
+
+    spec = load_recipe(recipe, set_)
+    if output is not None:
+        spec = with_output(spec, output)
+
+    from ..train.loop import train
+
+    train(spec, resume=resume)
