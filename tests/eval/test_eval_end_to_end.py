@@ -23,7 +23,8 @@ def test_train_merge_encode_eval(tmp_path):
 
     recipe = Path(__file__).resolve().parents[2] / "recipes" / "tiny.toml"
     env = mote_env(tmp_path / "cache")
-    mote(["train", recipe, "--set", "solver.epochs=1", "--set", "data.synthetic_videos_per_class=3",
+    mote(["train", recipe, "--set", "solver.epochs=1", "--set", "solver.warmup_epochs=0",
+          "--set", "data.synthetic_videos_per_class=3", "--set", "solver.total_batch=4",
           "-o", tmp_path / "run"], env)
     mote(["merge", tmp_path / "run" / "last.pt", "--out", tmp_path / "merged.safetensors"], env)
     (config,) = (tmp_path / "cache" / "synthetic").glob("*/datasets.toml")
@@ -36,3 +37,10 @@ def test_train_merge_encode_eval(tmp_path):
     split = json.loads(path.read_text())["runs"][0]["splits"][0]
     assert split["frame_cache"]["encoded_videos_now"] == 0  # encode-frames already filled it
     assert split["videos"] + split["excluded"] == split["listed_videos"]
+    # The trained model straight from the videos predicts exactly what the cache does.
+    mote(["eval", "--dataset", "synth", "--split", "1", "--protocol", "close-set", "--from-videos",
+          "--results-dir", tmp_path / "res-videos"], env)
+    (direct,) = (tmp_path / "res-videos").glob("*.json")
+    direct_split = json.loads(direct.read_text())["runs"][0]["splits"][0]
+    assert direct_split["predictions"] == split["predictions"]
+    assert direct_split["top1"] == split["top1"]
