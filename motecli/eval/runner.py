@@ -59,7 +59,7 @@ class EvalSettings:
         )
 
 
-def test_text_embeddings(meta: dict, class_names: list[str], settings: EvalSettings) -> tuple[torch.Tensor, str]:
+def class_text_embeddings(meta: dict, class_names: list[str], settings: EvalSettings) -> tuple[torch.Tensor, str]:
     """Class embeddings of the test classes with the checkpoint's frozen text encoder."""
     from ..text.encode import cached_text_embeddings
 
@@ -85,7 +85,7 @@ def evaluate_split(source: VideoSource, settings: EvalSettings) -> list[dict]:
     started = time.perf_counter()
     meta = read_merged_metadata(settings.checkpoint)
     head, _, finetune_text = load_head(settings.checkpoint, meta)
-    test_text, text_id = test_text_embeddings(meta, source.videos.class_names, settings)
+    test_text, text_id = class_text_embeddings(meta, source.videos.class_names, settings)
     modulation = Modulation(finetune_text=finetune_text.float(), k=settings.k,
                             scales=settings.scales if settings.modulation else ())
     subsets = half_class_subsets(len(source.videos.class_names)) if settings.half_classes else None
