@@ -111,6 +111,9 @@ def eval_cmd(
     text_pretrained: Optional[str] = typer.Option(None, "--text-pretrained", help="Text-encoder weights (tag or file) if not the checkpoint's."),
     from_videos: bool = typer.Option(False, "--from-videos", help="Decode the videos instead of using the frame cache."),
     results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Where the results JSON goes (HM_ZS reads it too)."),
+    plot: bool = typer.Option(
+        False, "--plot", help="Also draw PNGs: per-class accuracy, and the trade-off of the results folder (needs matplotlib).",
+    ),
     shard_size: int = _shard, batch_size: int = _batch, workers: int = _workers, device: str = _device,
 ) -> None:
     """Top-1 / top-5 from the frame and text caches (computing what is missing once)."""
@@ -131,10 +134,20 @@ def eval_cmd(
     )
     sources = split_sources(dataset=dataset, split=split, list_file=list_file, labels=labels, root=root,
                             config=config, store=store)
+    if plot:
+        from ..eval.plots import _pyplot
+
+        _pyplot()  # fail before the evaluation, not after it
     results, path, summary = run_eval(sources=sources, settings=settings, out_dir=results_dir, split_spec=split)
-    console = Console()
+    console = Console(soft_wrap=True)
     console.print(results_table(results, summary))
     console.print(str(path))
+    if plot:
+        from ..eval.plots import plot_per_class, plot_trade_off
+
+        console.print(str(plot_per_class(results, path.with_suffix(".per-class.png"))))
+        trade_off = plot_trade_off(results_dir, Path(results_dir) / "trade-off.png")
+        console.print(str(trade_off) if trade_off else "trade-off plot: needs close-set and zero-shot results of one checkpoint")
 
 
 @app.command("few-shot-lists")

@@ -1,0 +1,37 @@
+"""`mote demo`, shortened through recipe overrides so it runs in seconds."""
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+import motecli.cli  # noqa: F401
+from motecli.cli_app import app
+
+RECIPE = Path(__file__).resolve().parents[2] / "recipes" / "tiny.toml"
+SHORT = ["--set", "solver.epochs=1", "--set", "solver.warmup_epochs=0",
+         "--set", "data.synthetic_videos_per_class=3", "--set", "solver.total_batch=4"]
+
+
+def test_demo_runs_the_whole_pipeline(tmp_path):
+    work = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--workdir", str(work), "--recipe", str(RECIPE), *SHORT])
+    assert result.exit_code == 0, result.output
+    assert (work / "run" / "last.pt").is_file()
+    assert (work / "merged.safetensors").is_file() and (work / "merged.safetensors.json").is_file()
+    runs = [json.loads(p.read_text()) for p in sorted((work / "results").glob("*.json"))]
+    seen = {(r["settings"]["protocol"], r["settings"]["modulation"]) for r in runs}
+    assert seen == {("close-set", True), ("close-set", False), ("zero-shot", True), ("zero-shot", False)}
+    # Zero-shot classes are ones the recipe never trained on.
+    merged_classes = set(json.loads((work / "merged.safetensors.json").read_text())["class_names"])
+    zero_shot = next(r for r in runs if r["settings"]["protocol"] == "zero-shot")
+    assert merged_classes.isdisjoint(zero_shot["runs"][0]["splits"][0]["per_class"])
+    for png in ("trade-off.png", "zero-shot-per-class.png"):
+        assert (work / "results" / png).read_bytes()[:4] == b"\x89PNG"
+    for line in ("close-set", "zero-shot", "merged model", "done in"):
+        assert line in result.stdout
+
+
+def test_demo_names_a_missing_recipe(tmp_path):
+    result = CliRunner().invoke(app, ["demo", "--workdir", str(tmp_path), "--recipe", str(tmp_path / "none.toml")])
+    assert result.exit_code != 0 and "none.toml: no such file" in result.stderr and "Traceback" not in result.output
