@@ -5,6 +5,16 @@ import pytest
 # No network in tests: open_clip tags must never try to download.
 os.environ.setdefault("MOTE_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# Two cores: one thread per process keeps subprocess-heavy tests from oversubscribing.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_cache(tmp_path_factory):
+    """Caches written by session-scoped fixtures land under the session's temporary folder."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MOTE_CACHE", str(tmp_path_factory.getbasetemp() / "mote-cache"))
+        yield
 
 
 @pytest.fixture(autouse=True)

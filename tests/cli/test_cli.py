@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import pytest
+from cli_asserts import assert_one_line_error
 from typer.testing import CliRunner
 
 import motecli.cli  # noqa: F401  (attaches the commands)
@@ -15,15 +16,6 @@ runner = CliRunner()
 
 def run(*args):
     return runner.invoke(app, list(args))
-
-
-def assert_one_line_error(result, *fragments):
-    assert result.exit_code != 0
-    err = result.stderr.strip()
-    assert "Traceback" not in result.output and "Traceback" not in err
-    assert len(err.splitlines()) == 1, err
-    for fragment in fragments:
-        assert fragment in err, err
 
 
 def test_help_lists_commands_without_importing_heavy_modules():

@@ -1,6 +1,7 @@
 """`mote decode` and `mote synth` through the Typer app: one-line errors, no tracebacks."""
 
 import pytest
+from cli_asserts import assert_one_line_error
 from typer.testing import CliRunner
 
 import motecli.cli  # noqa: F401  (attaches the commands)
@@ -10,25 +11,16 @@ from motecli.data.store import FrameStore
 runner = CliRunner()
 
 
-def _one_line_error(result, *fragments):
-    assert result.exit_code != 0
-    err = result.stderr.strip()
-    assert "Traceback" not in result.output and "Traceback" not in err
-    assert len(err.splitlines()) == 1, err
-    for fragment in fragments:
-        assert fragment in err, err
-
-
 def test_unknown_dataset(synth_env):
     result = runner.invoke(app, ["decode", "--dataset", "nope"])
-    _one_line_error(result, "unknown dataset 'nope'", str(synth_env.config))
+    assert_one_line_error(result, "unknown dataset 'nope'", str(synth_env.config))
 
 
 def test_missing_list_file(tmp_path):
     (tmp_path / "labels.txt").write_text("a\n")
     result = runner.invoke(app, ["decode", "--list", str(tmp_path / "gone.txt"), "--labels", str(tmp_path / "labels.txt"),
                                  "--root", str(tmp_path)])
-    _one_line_error(result, "gone.txt", "not found")
+    assert_one_line_error(result, "gone.txt", "not found")
 
 
 @pytest.mark.parametrize("args,fragment", [
@@ -37,7 +29,7 @@ def test_missing_list_file(tmp_path):
     (["decode", "--dataset", "synth", "--format", "png"], "expected jpeg or raw"),
 ])
 def test_bad_options(synth_env, tmp_path, args, fragment):
-    _one_line_error(runner.invoke(app, args + ["--out", str(tmp_path / "s")]), fragment)
+    assert_one_line_error(runner.invoke(app, args + ["--out", str(tmp_path / "s")]), fragment)
 
 
 def test_decode_list_and_synth(tmp_path):
