@@ -21,3 +21,19 @@ def _session_cache(tmp_path_factory):
 def _isolated_cache(tmp_path, monkeypatch):
     """Each test gets its own cache root, so no test sees another's files."""
     monkeypatch.setenv("MOTE_CACHE", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="session")
+def synth(tmp_path_factory):
+    """A few short synthetic videos (tests/cache, tests/eval)."""
+    from mote_builders import small_synth
+
+    return small_synth(tmp_path_factory.mktemp("synth"))
+
+
+@pytest.fixture(scope="session")
+def merged(tmp_path_factory, synth):
+    """A merged tiny checkpoint fine-tuned on the classes of `synth`."""
+    from mote_builders import merged_for
+
+    return merged_for(tmp_path_factory.mktemp("ckpt"), synth.class_names)
