@@ -86,7 +86,9 @@ def load_entry(name: str, path: str | os.PathLike | None = None) -> DatasetEntry
         with open(file, "rb") as fh:
             config = tomllib.load(fh)
     except FileNotFoundError:
-        raise MoteError(f"{file}: dataset config not found (set MOTE_DATASETS or create ./datasets.toml)") from None
+        raise MoteError(
+            f"{file}: dataset config not found; create ./datasets.toml or set MOTE_DATASETS (see docs/datasets.md)"
+        ) from None
     except (OSError, tomllib.TOMLDecodeError) as err:
         raise MoteError(f"{file}: cannot read dataset config: {err}") from None
     if name not in config or not isinstance(config[name], dict):

@@ -47,7 +47,9 @@ def read_merged_metadata(path: str | os.PathLike) -> dict:
     """The JSON metadata of a merged file, without loading its tensors."""
     path = Path(path)
     if not path.is_file():
-        raise MoteError(f"{path}: no such merged model file (default: $MOTE_CHECKPOINT or {default_checkpoint()})")
+        raise MoteError(
+            f"{path}: no such merged model; pass --checkpoint FILE (written by `mote merge`) or set $MOTE_CHECKPOINT"
+        )
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 

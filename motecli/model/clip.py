@@ -102,7 +102,7 @@ def _quiet_root_logger():
     here that is deliberate (weights follow from a file, or the tiny model)."""
     root = logging.getLogger()
     level = root.level
-    root.setLevel(logging.ERROR)
+    root.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
@@ -132,20 +132,54 @@ def build_clip(spec: ClipSpec, *, device: str | torch.device = "cpu", need_text:
 
 def _create_from_tag(open_clip, spec: ClipSpec, kwargs: dict) -> torch.nn.Module:
     how = (
-        f"pass a local weights file instead: --pretrained /path/to/{spec.model}.pt "
-        "(an OpenAI CLIP .pt, an open_clip .bin/.safetensors, or a state dict)"
+        f"pass a local weights file instead: --pretrained /path/to/{spec.model}.pt (model.pretrained in a recipe; "
+        "an OpenAI CLIP .pt, an open_clip .bin/.safetensors, or a state dict)"
     )
-    if _offline():
+    what = f"weights '{spec.pretrained}' for {spec.model}"
+    source = open_clip.get_pretrained_cfg(spec.model, spec.pretrained)
+    if not _tag_is_cached(source):
+        if _offline():
+            raise MoteError(f"{what} are not downloaded and the network is off; {how}")
+        host = _download_host(source)
+        if not _reachable(host):
+            # Fail in seconds: the hub client would retry for about a minute first.
+            raise MoteError(f"{what} are not downloaded and {host} cannot be reached; {how}")
+    try:
+        with _quiet_root_logger():  # open_clip logs its own copy of the failure
+            return open_clip.create_model(spec.model, pretrained=spec.pretrained, **kwargs)
+    except Exception as err:
+        raise MoteError(f"could not fetch {what} ({type(err).__name__}); {how}") from err
+
+
+_HUB_FILES = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
+_REACH_TIMEOUT_S = 5.0
+
+
+def _tag_is_cached(source: dict) -> bool:
+    repo = source.get("hf_hub", "").rstrip("/")
+    if repo:
         from huggingface_hub import try_to_load_from_cache
 
-        repo = open_clip.get_pretrained_cfg(spec.model, spec.pretrained).get("hf_hub", "").rstrip("/")
-        files = ("open_clip_model.safetensors", "open_clip_pytorch_model.bin")
-        if not (repo and any(isinstance(try_to_load_from_cache(repo, f), str) for f in files)):
-            raise MoteError(f"weights '{spec.pretrained}' for {spec.model} are not downloaded and the network is off; {how}")
+        return any(isinstance(try_to_load_from_cache(repo, name), str) for name in _HUB_FILES)
+    url = source.get("url", "")
+    return bool(url) and (Path.home() / ".cache" / "clip" / os.path.basename(url)).is_file()
+
+
+def _download_host(source: dict) -> str:
+    from urllib.parse import urlparse
+
+    url = os.environ.get("HF_ENDPOINT", "https://huggingface.co") if source.get("hf_hub") else source.get("url", "")
+    return urlparse(url).hostname or "the download server"
+
+
+def _reachable(host: str) -> bool:
+    import socket
+
     try:
-        return open_clip.create_model(spec.model, pretrained=spec.pretrained, **kwargs)
-    except Exception as err:
-        raise MoteError(f"could not fetch weights '{spec.pretrained}' for {spec.model} ({type(err).__name__}); {how}") from err
+        socket.create_connection((host, 443), timeout=_REACH_TIMEOUT_S).close()
+        return True
+    except OSError:
+        return False
 
 
 def load_clip_weights(model: torch.nn.Module, path: Path, *, need_text: bool = True) -> None:

@@ -51,3 +51,18 @@ def test_weights_for_another_model_are_rejected(tmp_path):
 def test_offline_tag_says_how_to_pass_a_local_file():
     with pytest.raises(MoteError, match="--pretrained /path/to"):
         build_clip(resolve_clip("ViT-B-16", "openai"))
+
+
+def test_unreachable_hub_fails_fast_with_the_way_out(monkeypatch):
+    from motecli.model import clip as clip_module
+
+    monkeypatch.delenv("MOTE_OFFLINE", raising=False)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(clip_module, "_reachable", lambda host: False)
+
+    def no_download(*a, **k):
+        raise AssertionError("must not try to download when the host cannot be reached")
+
+    monkeypatch.setattr("open_clip.create_model", no_download)
+    with pytest.raises(MoteError, match="huggingface.co cannot be reached.*--pretrained /path/to/ViT-B-16.pt"):
+        build_clip(resolve_clip("ViT-B-16", "openai"))
