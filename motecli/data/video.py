@@ -14,7 +14,7 @@
 - `vr.seek(0)` after `get_batch` releases decoder memory (decord #197).
 - Frames come back at native size and callers resize only the frames they
   keep: decord's width/height resize every frame it decodes while seeking,
-  which measured slower (BENCHMARKS.md ("Data loader benchmark")).
+  which measured slower (see the data loader section of BENCHMARKS.md).
 """
 
 from __future__ import annotations
