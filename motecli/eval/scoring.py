@@ -12,7 +12,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from ..model.modulation import modulation_alpha
+from ..model.modulation import alpha_from_similarity, modulation_similarity
 from ..model.temporal import MoTEHead, video_embedding
 from ..model.video_clip import cosine_scores
 from .metrics import Accumulator
@@ -54,8 +54,8 @@ def view_similarities(
 def _alphas(x: torch.Tensor, test_text: torch.Tensor, modulation: Modulation | None) -> Sequence[torch.Tensor | float]:
     if modulation is None or not modulation.enabled:
         return (1.0,)
-    return [modulation_alpha(x, finetune_text=modulation.finetune_text, test_text=test_text, k=modulation.k, scale=s)
-            for s in modulation.scales]
+    s = modulation_similarity(x, finetune_text=modulation.finetune_text, test_text=test_text, k=modulation.k)
+    return [alpha_from_similarity(s, scale=scale) for scale in modulation.scales]
 
 
 def score_chunk(head: MoTEHead, features: np.ndarray | torch.Tensor, labels: np.ndarray, indices: np.ndarray, *,

@@ -40,4 +40,9 @@ def modulation_alpha(
 ) -> torch.Tensor:
     """alpha = exp(-(1 - s) / scale), one value per video [B]."""
     s = modulation_similarity(frame_features, finetune_text=finetune_text, test_text=test_text, k=k)
+    return alpha_from_similarity(s, scale=scale)
+
+
+def alpha_from_similarity(s: torch.Tensor, *, scale: float = TFM_SCALE) -> torch.Tensor:
+    """The scale enters only here, so a sweep over scales computes s once."""
     return torch.exp(-(1.0 - s) / scale)
