@@ -5,6 +5,12 @@ shard is renamed into place only when complete, so a second run after a kill
 finds the finished shards, deletes stale temporary files and decodes only the
 missing shards. A second run with different settings or a different video list
 is refused instead of mixing two stores. One writer per store at a time.
+
+Each shard is decoded in its own forked process (also with one worker), under a
+supervisor: a read stuck in C ends its process (motecli.data.video's watchdog,
+which first records the video in the hung-videos registry), and the supervisor
+then re-runs that shard, whose re-run reports the registered video as a failure.
+A shard whose worker dies MAX_WORKER_DEATHS times is an error naming the shard.
 """
 
 from __future__ import annotations
@@ -12,17 +18,27 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
+import pickle
+import signal
 import time
+from collections import Counter, deque
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from ..atomic import atomic_path
 from ..data.layouts import VideoList
 from ..data.store import FAILURES, MANIFEST, STORE_VERSION, missing_shards, shard_name
+from ..data.video import HUNG_EXIT_CODE, hung_videos_file
 from ..errors import MoteError
 from .shard import StoreSettings, write_shard
 
 log = logging.getLogger("mote")
+
+# A shard whose worker process dies this often is given up on: with the hung video
+# registered after the first death, a second death already means something else.
+MAX_WORKER_DEATHS = 3
 
 
 @dataclass
@@ -68,14 +84,123 @@ def _prepare(store: Path, videos: VideoList, settings: StoreSettings) -> dict:
     return manifest
 
 
+def _preload() -> None:
+    """Import the decoding stack once here, so the forked shard processes (one per
+    shard) inherit it instead of paying seconds of imports each."""
+    import h5py  # noqa: F401
+    import torchvision.io  # noqa: F401
+
+    from ..data.video import import_decord
+
+    import_decord()
+
+
 def _worker_init() -> None:
     import torch
 
     torch.set_num_threads(1)
 
 
-def _run_shard(args: tuple) -> tuple[int, int]:
-    return write_shard(*args)
+def _picklable(err: Exception) -> Exception:
+    try:
+        pickle.loads(pickle.dumps(err))
+        return err
+    except Exception:
+        return RuntimeError(f"{type(err).__name__}: {err}")
+
+
+def _shard_child(conn: Connection, task: tuple) -> None:
+    """Body of a shard process: send ("ok", counts) or ("error", exception), then exit."""
+    _worker_init()
+    try:
+        message = ("ok", write_shard(*task))
+    except Exception as err:  # re-raised by the supervisor, as Pool.imap did
+        log.debug("decode: shard %d failed", task[1], exc_info=True)
+        message = ("error", _picklable(err))
+    conn.send(message)
+    conn.close()
+
+
+@dataclass
+class _Running:
+    task: tuple  # (store, shard, videos, settings)
+    process: mp.process.BaseProcess
+    conn: Connection
+
+
+def _start(ctx, task: tuple) -> _Running:
+    parent, child = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_shard_child, args=(child, task), name=f"mote-decode-shard-{task[1]}", daemon=True)
+    process.start()
+    child.close()  # the child holds the write end now; its exit then reads as EOF here
+    return _Running(task, process, parent)
+
+
+def _collect(run: _Running):
+    """The child's message after it ended, or None when it died without one."""
+    run.process.join()
+    try:
+        message = run.conn.recv() if run.conn.poll() else None
+    except (EOFError, OSError):
+        message = None
+    run.conn.close()
+    return message if run.process.exitcode == 0 else None
+
+
+def _how_it_died(exitcode: int | None) -> str:
+    if exitcode == HUNG_EXIT_CODE:
+        return f"a video hung and the watchdog ended it (exit code {exitcode}; see {hung_videos_file()})"
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"killed by signal {-exitcode}"
+    return f"exit code {exitcode}"
+
+
+def _on_death(run: _Running, deaths: Counter) -> None:
+    """Count the death of a shard's worker; remove its partial file; give up after too many."""
+    store, shard = run.task[0], run.task[1]
+    pid, how = run.process.pid, _how_it_died(run.process.exitcode)
+    # The dead worker's partial shard: atomic_path names it after the writer's pid.
+    (store / f".{shard_name(shard)}.tmp-{pid}").unlink(missing_ok=True)
+    deaths[shard] += 1
+    if deaths[shard] >= MAX_WORKER_DEATHS:
+        raise MoteError(
+            f"{store / shard_name(shard)}: its decoding worker died {deaths[shard]} times (last: {how}); "
+            f"expected a hung video to be skipped once registered, see the log above"
+        )
+    log.warning("decode: worker of shard %d died (%s); re-running the shard (attempt %d of %d)",
+                shard, how, deaths[shard] + 1, MAX_WORKER_DEATHS)
+
+
+def _supervise(tasks: list[tuple], workers: int, done: Callable[[tuple[int, int]], None]) -> None:
+    """Run each task's shard in its own forked process, at most `workers` at a time,
+    re-running a shard whose process died; `done(counts)` per finished shard."""
+    _preload()
+    ctx = mp.get_context("fork")
+    queue, running, deaths = deque(tasks), {}, Counter()
+    try:
+        while queue or running:
+            while queue and len(running) < workers:
+                run = _start(ctx, queue.popleft())
+                running[run.process.sentinel] = run
+            for sentinel in wait(list(running)):
+                run = running.pop(sentinel)
+                message = _collect(run)
+                if message is None:
+                    _on_death(run, deaths)
+                    queue.append(run.task)
+                elif message[0] == "error":
+                    raise message[1]
+                else:
+                    done(message[1])
+    finally:
+        for run in running.values():  # an error or Ctrl-C: stop the other workers
+            run.process.terminate()
+        for run in running.values():
+            run.process.join()
+            run.conn.close()
 
 
 def _write_failures(store: Path, videos: VideoList, shards: int) -> int:
@@ -123,13 +248,7 @@ def decode_to_store(
     log.info("decode: %d videos, %d shards, %d to do, %d workers", len(videos), shards, len(todo), workers)
     tasks = [(store, s, videos, settings) for s in todo]
     with tqdm(total=len(videos), initial=done_before, unit="video", disable=not progress, dynamic_ncols=True) as bar:
-        if workers <= 1 or len(tasks) <= 1:
-            for task in tasks:
-                bar.update(sum(_run_shard(task)))
-        else:
-            with mp.get_context("fork").Pool(min(workers, len(tasks)), initializer=_worker_init) as pool:
-                for counts in pool.imap_unordered(_run_shard, tasks):
-                    bar.update(sum(counts))
+        _supervise(tasks, max(1, workers), lambda counts: bar.update(sum(counts)))
     failed = _write_failures(store, videos, shards)
     size = sum(p.stat().st_size for p in store.glob("shard-*.h5"))
     return DecodeSummary(store, len(videos), len(videos) - done_before, failed, time.perf_counter() - start, size)
