@@ -26,6 +26,10 @@ def decode(
     fmt: str = typer.Option("jpeg", "--format", help="jpeg or raw uint8."),
     jpeg_quality: int = typer.Option(90, "--jpeg-quality", help="JPEG quality for --format jpeg."),
     shard_size: int = typer.Option(32, "--shard-size", help="Videos per shard file (the unit of resuming)."),
+    timeout: Optional[float] = typer.Option(
+        None, "--timeout",
+        help="Seconds one video may take (default $MOTE_DECODE_TIMEOUT_S, else 60); a video that hangs is recorded and skipped.",
+    ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
 ) -> None:
     """Decode a dataset split or a list once into a resumable frame store."""
@@ -47,8 +51,12 @@ def decode(
             from ..paths import cache_root
 
             out = cache_root() / "frames" / f"list-{videos.fingerprint()[:12]}"
+    if timeout is not None and not timeout > 0:
+        raise MoteError(f"--timeout {timeout}: expected a positive number of seconds")
+    limit = {} if timeout is None else {"timeout_s": timeout}
     settings = StoreSettings(
-        short_side=short_side, max_frames=max_frames, format=fmt, jpeg_quality=jpeg_quality, shard_size=shard_size
+        short_side=short_side, max_frames=max_frames, format=fmt, jpeg_quality=jpeg_quality, shard_size=shard_size,
+        **limit,
     )
     summary = decode_to_store(videos, out, settings=settings, workers=workers, progress=progress)
     typer.echo(f"mote decode: {summary.line()}")

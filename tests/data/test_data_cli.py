@@ -43,3 +43,8 @@ def test_decode_list_and_synth(tmp_path):
     lines = (d / "lists/test1.txt").read_text().split("\n")
     store = FrameStore(tmp_path / "s")
     assert [f"{p} {y}" for p, y in store.videos.items] == [line for line in lines if line]
+
+
+def test_decode_rejects_a_non_positive_timeout(synth_env):
+    result = runner.invoke(app, ["decode", "--dataset", "synth", "--timeout", "0"])
+    assert_one_line_error(result, "--timeout 0")
