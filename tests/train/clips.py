@@ -67,3 +67,12 @@ class MovingSquaresVal(MovingSquares):
         item = super().__getitem__(index)
         item["frames"] = item["frames"].unsqueeze(0)
         return item
+
+
+def squares_data(train_clips: int, val_clips: int):
+    """Training clips and held-out clips of the fade task, T = 4, as `fit` takes them."""
+    from motecli.train.data import TrainData
+
+    return TrainData(train=MovingSquares(train_clips, num_frames=4),
+                     val=MovingSquaresVal(val_clips, num_frames=4, seed=1),
+                     class_names=CLASS_NAMES, description="moving squares")

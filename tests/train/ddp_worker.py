@@ -7,18 +7,16 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from motecli.train.data import TrainData  # noqa: E402
 from motecli.train.loop import fit  # noqa: E402
 from motecli.train.distributed import init_distributed, shutdown_distributed  # noqa: E402
 from motecli.train.recipe import recipe_from_dict  # noqa: E402
-from train.clips import CLASS_NAMES, MovingSquares, MovingSquaresVal, tiny_recipe_dict  # noqa: E402
+from train.clips import squares_data, tiny_recipe_dict  # noqa: E402
 
 
 def main(output: str, dump: str) -> None:
     ctx = init_distributed()
     recipe = recipe_from_dict(tiny_recipe_dict(output, solver={"epochs": 2, "accumulation": 2}))
-    data = TrainData(train=MovingSquares(16, num_frames=4), val=MovingSquaresVal(6, num_frames=4, seed=1),
-                     class_names=CLASS_NAMES, description="moving squares")
+    data = squares_data(16, 6)
     result = fit(recipe, data, ctx=ctx)
     lines = []
     for key, value in sorted(result.model.state_dict().items()):

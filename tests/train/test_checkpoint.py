@@ -7,20 +7,18 @@ from motecli.errors import MoteError
 from motecli.text.encode import cached_text_embeddings
 from motecli.text.labels import read_templates_file
 from motecli.train.checkpoint import KEYS, load_training_checkpoint
-from motecli.train.data import TrainData
 from motecli.train.distributed import init_distributed
 from motecli.train.loop import fit
 from motecli.train.recipe import recipe_from_dict
 
-from .clips import CLASS_NAMES, MovingSquares, MovingSquaresVal, tiny_recipe_dict
+from .clips import CLASS_NAMES, squares_data, tiny_recipe_dict
 
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, shared_cache):
     out = tmp_path_factory.mktemp("ckpt")
     recipe = recipe_from_dict(tiny_recipe_dict(out, solver={"epochs": 2}))
-    data = TrainData(train=MovingSquares(8, num_frames=4), val=MovingSquaresVal(4, num_frames=4, seed=1),
-                     class_names=CLASS_NAMES, description="moving squares")
+    data = squares_data(8, 4)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MOTE_CACHE", str(shared_cache))
         return recipe, fit(recipe, data, ctx=init_distributed())

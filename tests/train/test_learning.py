@@ -5,12 +5,11 @@ import math
 
 import pytest
 
-from motecli.train.data import TrainData
 from motecli.train.distributed import init_distributed
 from motecli.train.loop import fit
 from motecli.train.recipe import recipe_from_dict
 
-from .clips import CLASS_NAMES, MovingSquares, MovingSquaresVal, tiny_recipe_dict
+from .clips import CLASS_NAMES, squares_data, tiny_recipe_dict
 
 CLIPS, EPOCHS = 96, 20
 
@@ -19,8 +18,7 @@ CLIPS, EPOCHS = 96, 20
 def run(tmp_path_factory, shared_cache):
     out = tmp_path_factory.mktemp("learn")
     recipe = recipe_from_dict(tiny_recipe_dict(out, solver={"epochs": EPOCHS, "lr": 2e-3}, run={"val_every": EPOCHS}))
-    data = TrainData(train=MovingSquares(CLIPS, num_frames=4), val=MovingSquaresVal(32, num_frames=4, seed=1),
-                     class_names=CLASS_NAMES, description="moving squares")
+    data = squares_data(CLIPS, 32)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MOTE_CACHE", str(shared_cache))
         return recipe, fit(recipe, data, ctx=init_distributed())

@@ -4,18 +4,16 @@ import pytest
 import torch
 
 import motecli.train.loop as loop
-from motecli.train.data import TrainData
 from motecli.train.distributed import init_distributed
 from motecli.train.recipe import recipe_from_dict
 
-from .clips import CLASS_NAMES, MovingSquares, MovingSquaresVal, tiny_recipe_dict
+from .clips import squares_data, tiny_recipe_dict
 
 EPOCHS, CRASH_IN_EPOCH = 3, 3
 
 
-def _data() -> TrainData:
-    return TrainData(train=MovingSquares(16, num_frames=4), val=MovingSquaresVal(8, num_frames=4, seed=1),
-                     class_names=CLASS_NAMES, description="moving squares")
+def _data():
+    return squares_data(16, 8)
 
 
 def _recipe(out):
