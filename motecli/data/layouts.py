@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ..errors import MoteError
 from ..text.labels import read_labels_file
+from ..textfile import read_text_file
 
 
 @dataclass
@@ -56,18 +57,9 @@ class VideoList:
 # --- small readers -------------------------------------------------------------------------
 
 
-def _read_text(path: str | os.PathLike, what: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise MoteError(f"{path}: {what} not found") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise MoteError(f"{path}: cannot read {what}: {err}") from None
-
-
 def _lines(path: str | os.PathLike, what: str) -> list[tuple[int, str]]:
     """(line number, stripped text) of the non-empty lines."""
-    return [(i + 1, s.strip()) for i, s in enumerate(_read_text(path, what).splitlines()) if s.strip()]
+    return [(i + 1, s.strip()) for i, s in enumerate(read_text_file(path, what).splitlines()) if s.strip()]
 
 
 def camel_to_words(name: str) -> str:
@@ -168,7 +160,7 @@ def load_hmdb51(splits_dir: str | os.PathLike, root: str | os.PathLike, *, split
 
 
 def _read_kinetics_csv(path: Path) -> list[dict[str, str]]:
-    rows = list(csv.DictReader(_read_text(path, "Kinetics CSV").splitlines()))
+    rows = list(csv.DictReader(read_text_file(path, "Kinetics CSV").splitlines()))
     need = {"label", "youtube_id", "time_start", "time_end"}
     if not rows or not need <= set(rows[0]):
         raise MoteError(f"{path}: expected a CSV with columns {','.join(sorted(need))}")
@@ -230,7 +222,7 @@ def load_kinetics(
 
 def _read_json(path: Path, what: str):
     try:
-        return json.loads(_read_text(path, what))
+        return json.loads(read_text_file(path, what))
     except json.JSONDecodeError as err:
         raise MoteError(f"{path}: {what} is not valid JSON ({err.msg} at line {err.lineno})") from None
 

@@ -36,7 +36,6 @@ MANIFEST = "manifest.json"
 FAILURES = "failures.tsv"
 
 
-
 @contextmanager
 def quiet_jpeg_deprecation() -> Iterator[None]:
     """torchvision 0.29 deprecates its JPEG codec in favour of torchcodec, which is not a

@@ -9,22 +9,12 @@ from pathlib import Path
 
 from ..constants import PROMPT_TEMPLATES
 from ..errors import MoteError
-
-
-def _read_text(path: Path, what: str) -> str:
-    if not path.exists():
-        raise MoteError(f"{what} {path}: no such file")
-    if path.is_dir():
-        raise MoteError(f"{what} {path}: is a directory, expected a text file")
-    try:
-        return path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise MoteError(f"{what} {path}: cannot be read ({err.__class__.__name__})") from err
+from ..textfile import read_text_file
 
 
 def read_labels_file(path: str | os.PathLike) -> list[str]:
     path = Path(path)
-    text = _read_text(path, "labels file")
+    text = read_text_file(path, "labels file")
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     if not lines:
         raise MoteError(f"labels file {path}: empty, expected one class name per line or CSV 'id,name'")
@@ -58,7 +48,7 @@ def read_templates_file(path: str | os.PathLike | None) -> list[str]:
     if path is None:
         return list(PROMPT_TEMPLATES)
     path = Path(path)
-    lines = [line.strip() for line in _read_text(path, "templates file").splitlines() if line.strip()]
+    lines = [line.strip() for line in read_text_file(path, "templates file").splitlines() if line.strip()]
     if not lines:
         raise MoteError(f"templates file {path}: empty, expected one template per line with {{c}}")
     templates = [line.replace("{}", "{c}") for line in lines]

@@ -20,7 +20,7 @@ def test_missing_list_file(tmp_path):
     (tmp_path / "labels.txt").write_text("a\n")
     result = runner.invoke(app, ["decode", "--list", str(tmp_path / "gone.txt"), "--labels", str(tmp_path / "labels.txt"),
                                  "--root", str(tmp_path)])
-    assert_one_line_error(result, "gone.txt", "not found")
+    assert_one_line_error(result, "gone.txt", "no such file")
 
 
 @pytest.mark.parametrize("args,fragment", [
