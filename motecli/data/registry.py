@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import MoteError
 from ..paths import cache_root
+from ..text.labels import read_labels_file
 from . import layouts
 from .layouts import VideoList
 
@@ -121,7 +122,7 @@ def load_dataset_split(
         ext = entry.get_str("ext") if entry.has("ext") else "webm"
         videos = layouts.load_ssv2(entry.get_path("labels_json"), entry.get_path(f"{subset}_json"), root, ext=ext)
     if entry.layout != "list" and entry.has("labels"):
-        names = layouts.read_labels_file(entry.get_path("labels"))
+        names = read_labels_file(entry.get_path("labels"))
         videos = videos.with_class_names(names, origin=str(entry.get_path("labels")))
     videos.source = f"{name} split {split} {subset} ({videos.source})"
     return videos

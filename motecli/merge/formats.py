@@ -23,10 +23,10 @@ from ..model.clip import resolve_clip
 from ..model.identity import TINY_MODEL
 from ..model.video_clip import VideoModelConfig
 from ..model.weights import read_checkpoint, strip_prefix
+from ..train.checkpoint import FORMAT as OURS
+from ..train.checkpoint import FORMAT_VERSION as OURS_VERSION
 
-OURS = "mote-train"
 AUTHORS = "mote-release"
-OURS_VERSION = 1
 # (visual width, visual blocks) -> open_clip model of the release checkpoints.
 RELEASE_MODELS = {(768, 12): "ViT-B-16", (1024, 24): "ViT-L-14"}
 _EXPERT_KEY = re.compile(r"transformer\.resblocks\.(\d+)\.mlp\.fc_up\.(\d+)\.weight$")
@@ -127,14 +127,13 @@ def _read_release(path: Path, obj: dict, *, model: str | None, class_names: list
         raise MoteError(f"{path}: spe_cls_feature has {class_embeddings.shape[0]} classes, --labels gives {len(class_names)}")
     model = model or infer_release_model(path, visual)
     # The release fine-tunes OpenAI CLIP: QuickGELU, text encoder = OpenAI weights.
-    spec = resolve_clip(model, "none", quick_gelu=True)
+    text_pretrained = None if model == TINY_MODEL else "openai"
+    spec = resolve_clip(model, text_pretrained or "none", quick_gelu=True)
     width = int(fusion["frame_position_embeddings.weight"].shape[1])
     if width != spec.embed_dim:
         raise MoteError(f"{path}: head width {width} does not match {model} (embed dim {spec.embed_dim}); wrong --model?")
     config = VideoModelConfig.for_clip(spec, layers=len(experts), num_experts=len(next(iter(experts.values()))))
-    text_pretrained = None if spec.model == TINY_MODEL else "openai"
-    clip = dict(model=model, pretrained=text_pretrained, quick_gelu=True,
-                weights_id=resolve_clip(model, text_pretrained or "none", quick_gelu=True).weights_id)
+    clip = dict(model=model, pretrained=text_pretrained, quick_gelu=True, weights_id=spec.weights_id)
     return SourceCheckpoint(
         path=path, format=AUTHORS, config=config, clip=clip, visual=visual, head=fusion, logit_scale=logit_scale,
         class_names=list(class_names), class_embeddings=class_embeddings, epoch=obj.get("epoch"),
