@@ -115,17 +115,8 @@ def load_merged(path: str | os.PathLike | None = None):
 
 def build_visual(model: str, *, quick_gelu: bool, state: dict[str, torch.Tensor], source: str) -> torch.nn.Module:
     """An open_clip image encoder of `model` holding exactly `state` (every key, right shapes)."""
-    from ..model.clip import build_clip, resolve_clip
+    from ..model.clip import build_clip, load_clip_state, resolve_clip
 
-    visual = build_clip(resolve_clip(model, "none", quick_gelu=quick_gelu), device="cpu", need_text=False).visual
-    expected = visual.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    if missing or unexpected:
-        bad = f"missing visual.{missing[0]}" if missing else f"unexpected visual.{unexpected[0]}"
-        raise MoteError(f"{source}: image encoder does not match {model} ({bad}; wrong --model?)")
-    for key, value in state.items():
-        if expected[key].shape != value.shape:
-            raise MoteError(f"{source}: visual.{key} has shape {tuple(value.shape)}, {model} expects {tuple(expected[key].shape)}")
-    visual.load_state_dict(state)
-    return visual.eval()
+    clip = build_clip(resolve_clip(model, "none", quick_gelu=quick_gelu), device="cpu", need_text=False)
+    load_clip_state(clip, {f"visual.{k}": v for k, v in state.items()}, source=source, need_text=False)
+    return clip.visual.eval()

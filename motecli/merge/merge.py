@@ -64,6 +64,7 @@ def merge_checkpoint(
     source = read_source_checkpoint(path, model=model, class_names=class_names)
     head, before = collapse_head(source)
     visual = {k: v.float() for k, v in source.visual.items()}
+    # Fail here, not at evaluation time, if the image encoder does not fit the model.
     build_visual(source.clip["model"], quick_gelu=source.config.quick_gelu, state=visual, source=str(source.path))
     patch = None
     if patch_alpha is not None:

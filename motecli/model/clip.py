@@ -192,12 +192,19 @@ def load_clip_weights(model: torch.nn.Module, path: Path, *, need_text: bool = T
 
 
 def load_clip_state(model: torch.nn.Module, state: dict, *, source: str, need_text: bool = True) -> None:
+    """Load `state` (open_clip CLIP keys) into `model`: every image-encoder key present,
+    none extra, every shape right; text-encoder keys only when `need_text`."""
     expected = model.state_dict()
     missing = [k for k in expected if k not in state]
     vision_missing = [k for k in missing if k.startswith("visual.")]
     text_missing = [k for k in missing if not k.startswith("visual.") and k != "logit_scale"]
-    if vision_missing:
-        raise MoteError(f"{source}: not CLIP weights for this model (missing {vision_missing[0]} and {len(vision_missing) - 1} more)")
+    vision_extra = [k for k in state if k.startswith("visual.") and k not in expected]
+    if vision_missing or vision_extra:
+        first = f"missing {vision_missing[0]}" if vision_missing else f"unexpected {vision_extra[0]}"
+        raise MoteError(
+            f"{source}: not CLIP weights for this model ({first}; {len(vision_missing)} missing, "
+            f"{len(vision_extra)} unexpected; wrong --model?)"
+        )
     if need_text and text_missing:
         raise MoteError(f"{source}: holds no text-encoder weights (missing {text_missing[0]}); the text encoder is needed here")
     for key, value in state.items():

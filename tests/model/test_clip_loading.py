@@ -66,3 +66,12 @@ def test_unreachable_hub_fails_fast_with_the_way_out(monkeypatch):
     monkeypatch.setattr("open_clip.create_model", no_download)
     with pytest.raises(MoteError, match="huggingface.co cannot be reached.*--pretrained /path/to/ViT-B-16.pt"):
         build_clip(resolve_clip("ViT-B-16", "openai"))
+
+
+def test_extra_image_encoder_keys_are_rejected(tmp_path):
+    state = dict(build_clip(resolve_clip("mote-tiny", None)).state_dict())
+    state["visual.transformer.resblocks.9.attn.in_proj_weight"] = torch.zeros(3)  # a block the model lacks
+    path = tmp_path / "w.pt"
+    torch.save(state, path)
+    with pytest.raises(MoteError, match="unexpected visual.transformer.resblocks.9"):
+        build_clip(resolve_clip("mote-tiny", str(path)))
