@@ -21,7 +21,7 @@ from ..errors import MoteError
 from ..hashing import json_sha256
 from ..paths import cache_root
 from .frames import SCHEMA_VERSION, FrameCache, ShardRows
-from .source import VideoSource, test_loader
+from .source import VideoSource, eval_loader
 
 log = logging.getLogger("mote")
 DEFAULT_SHARD_SIZE = 64
@@ -174,7 +174,7 @@ def _encode_shard(cache: FrameCache, shard: int, source: VideoSource, visual, *,
     features = np.zeros((n, v, num_frames, dim), dtype=np.float16)  # [n, V, T, D]
     ok = np.zeros(n, dtype=np.uint8)
     errors = [""] * n
-    loader = test_loader(source, list(rows), num_frames=num_frames, clips=clips, crops=crops,
+    loader = eval_loader(source, list(rows), num_frames=num_frames, clips=clips, crops=crops,
                          batch_size=batch_size, workers=workers)
     for batch in loader:
         for index, path, reason in batch["failures"]:

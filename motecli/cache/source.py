@@ -65,7 +65,7 @@ def resolve_source(
                        store=Path(store) if store is not None else None)
 
 
-def test_loader(source: VideoSource, indices: list[int], *, num_frames: int, clips: int, crops: int,
+def eval_loader(source: VideoSource, indices: list[int], *, num_frames: int, clips: int, crops: int,
                 batch_size: int, workers: int):
     """Test-mode batches of the videos at `indices`, in that order."""
     import torch

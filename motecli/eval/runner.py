@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from ..cache.encode import DEFAULT_SHARD_SIZE, encode_frames, encoder_identity, frame_features, load_visual
-from ..cache.source import VideoSource, test_loader
+from ..cache.source import VideoSource, eval_loader
 from ..errors import MoteError
 from ..merge.deployed import load_head, read_merged_metadata
 from .metrics import Accumulator
@@ -129,7 +129,7 @@ def evaluate_split(source: VideoSource, settings: EvalSettings) -> list[dict]:
 def _score_from_videos(source: VideoSource, settings: EvalSettings, head, score: dict) -> list[tuple[int, str, str]]:
     encoder = encoder_identity(settings.checkpoint, patch_alpha=settings.patch_alpha, original=settings.original)
     visual = load_visual(encoder, device=settings.device)
-    loader = test_loader(source, list(range(len(source.videos))), num_frames=settings.num_frames, clips=settings.clips,
+    loader = eval_loader(source, list(range(len(source.videos))), num_frames=settings.num_frames, clips=settings.clips,
                          crops=settings.crops, batch_size=settings.batch_size, workers=settings.workers)
     failures = []
     for batch in loader:
