@@ -131,7 +131,8 @@ def few_shot_head(*, train, test, checkpoint: Path, num_frames: int, epochs: int
     for name, source in (("train", distinct), ("test", test)):
         enc = encode_frames(source, checkpoint=checkpoint, num_frames=num_frames, clips=1, crops=1,
                             batch_size=batch_size, workers=workers, device=device, rank=0, world=1)
-        enc.cache.require_complete()
+        if not enc.complete:  # encode_frames has just validated every shard
+            enc.cache.require_complete()  # raises, naming how many are missing
         caches[name] = enc.cache
     chunks = list(caches["train"].iter_chunks())
     feats = torch.from_numpy(np.concatenate([c.features[:, 0] for c in chunks])).float()  # [n, 1, T, D] -> [n, T, D]

@@ -104,7 +104,8 @@ def evaluate_split(source: VideoSource, settings: EvalSettings) -> list[dict]:
             patch_alpha=settings.patch_alpha, original=settings.original, rank=0, world=1,
         )
         cache = enc.cache
-        cache.require_complete()
+        if not enc.complete:  # encode_frames has just validated every shard
+            cache.require_complete()  # raises, naming how many are missing
         for chunk in cache.iter_chunks():
             score_chunk(head, chunk.features, chunk.labels, chunk.indices, **score)
         failures = cache.failures()
