@@ -24,6 +24,7 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..constants import CROP_SIZE
 from ..errors import MoteError
+from ..eval.fusion import fuse_views
 from ..model.clip import ClipSpec, resolve_clip
 from ..model.experts import draw_expert_indices, draw_wmr_taus, merge_weights_for_tau
 from ..model.loss import mote_loss
@@ -182,7 +183,7 @@ def validate(model: VideoCLIP, *, loader, text: torch.Tensor, precision: Precisi
         b, views = frames.shape[:2]
         with precision.autocast():
             _, v = model.video_features(model.encode_frames(frames.flatten(0, 1)))  # [B*V, D]
-            probs = cosine_scores(v.float(), text).softmax(-1).view(b, views, -1).mean(1)  # [B, C]
+            probs = fuse_views(cosine_scores(v.float(), text).view(b, views, -1))  # [B*V, C] -> [B, V, C] -> [B, C]
         correct += (probs.argmax(-1).cpu() == batch["labels"]).sum().item()
         count += b
     model.train()
