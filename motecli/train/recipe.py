@@ -37,6 +37,7 @@ from ..constants import (
     WARMUP_EPOCHS,
     WEIGHT_DECAY,
 )
+from ..data.synth import DIRECTIONS, SHAPES
 from ..errors import MoteError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -72,8 +73,8 @@ class DataSection:
     templates_file: str | None = None  # absent = the 28 templates
     synthetic: bool = False
     synthetic_videos_per_class: int = 12
-    synthetic_shapes: tuple[str, ...] = ("circle", "square")
-    synthetic_directions: tuple[str, ...] = ("down", "left", "right", "up")
+    synthetic_shapes: tuple[str, ...] = SHAPES
+    synthetic_directions: tuple[str, ...] = DIRECTIONS
 
 
 @dataclass(frozen=True)
