@@ -11,6 +11,7 @@ and data are reused.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -117,7 +118,6 @@ def run_demo(*, workdir: Path, recipe_path: Path, overrides: Sequence[str] = (),
     })
     if plot:
         from .eval.plots import plot_per_class, plot_trade_off
-        import json
 
         zero_shot = next(r for r in report.rows if r.protocol == "zero-shot" and r.modulation)
         report.artefacts["per-class plot"] = plot_per_class(
