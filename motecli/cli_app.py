@@ -16,13 +16,10 @@ import click
 import typer
 from typer.core import TyperGroup
 
+from .env import debug_enabled, enable_debug
 from .errors import MoteError
 
 log = logging.getLogger("mote")
-
-
-def debug_enabled() -> bool:
-    return os.environ.get("MOTE_DEBUG", "") not in ("", "0")
 
 
 def _one_line(text: str) -> str:
@@ -86,5 +83,5 @@ def _root(
     verbose: bool = typer.Option(False, "--verbose", "-v", help="More log output."),
 ) -> None:
     if debug:
-        os.environ["MOTE_DEBUG"] = "1"
+        enable_debug()
     setup_logging(verbose)

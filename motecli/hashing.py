@@ -9,7 +9,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 from .atomic import atomic_path
-from .paths import cache_root
+from .env import cache_root
 
 
 def json_sha256(obj) -> str:

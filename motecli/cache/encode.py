@@ -1,6 +1,6 @@
 """`mote encode-frames`: fill a frame-embedding cache, resumably and across ranks.
 
-Rank r of W (from RANK / WORLD_SIZE, as torchrun sets them) encodes the shards
+Rank r of W (from `env.world_info`: torchrun's or srun's variables) encodes the shards
 s with s % W == r, so every shard file has one writer. A run finds the shards
 that are missing or invalid and encodes only those: killed at any moment and
 re-run, it completes without recomputing finished shards.
@@ -19,7 +19,7 @@ import numpy as np
 from ..constants import CROP_SIZE
 from ..errors import MoteError
 from ..hashing import json_sha256
-from ..paths import cache_root
+from ..env import cache_root, world_info
 from .frames import SCHEMA_VERSION, FrameCache, ShardRows
 from .source import VideoSource, eval_loader
 
@@ -43,7 +43,7 @@ class EncoderIdentity:
 
 def encoder_identity(checkpoint: str | os.PathLike, *, patch_alpha: float | None = None,
                      original: str | None = None) -> EncoderIdentity:
-    from ..merge.deployed import read_merged_metadata
+    from ..checkpoints.merged import read_merged_metadata
     from ..model.clip import resolve_clip
 
     meta = read_merged_metadata(checkpoint)
@@ -78,15 +78,9 @@ def default_cache_dir(source: VideoSource, manifest: dict) -> Path:
     return cache_root() / "frames" / "embeddings" / f"{source.name}-{manifest['key'][:16]}"
 
 
-def distributed_rank() -> tuple[int, int]:
-    return int(os.environ.get("RANK", "0")), int(os.environ.get("WORLD_SIZE", "1"))
-
-
-def rank_device(device: str) -> str:
-    """Under torchrun, plain `cuda` means this process's GPU (LOCAL_RANK)."""
-    if device == "cuda" and "LOCAL_RANK" in os.environ:
-        return f"cuda:{os.environ['LOCAL_RANK']}"
-    return device
+def rank_device(device: str, local_rank: int) -> str:
+    """Under torchrun or srun, plain `cuda` means this process's GPU (its local rank)."""
+    return f"cuda:{local_rank}" if device == "cuda" else device
 
 
 @dataclass
@@ -130,15 +124,15 @@ def encode_frames(
 ) -> EncodeResult:
     """Encode the missing shards of this rank; returns the cache and what was done."""
     started = time.perf_counter()
-    env_rank, env_world = distributed_rank()
-    rank, world = env_rank if rank is None else rank, env_world if world is None else world
+    info = world_info()
+    rank, world = info.rank if rank is None else rank, info.world_size if world is None else world
     encoder = encoder_identity(checkpoint, patch_alpha=patch_alpha, original=original)
     manifest = cache_manifest(source, encoder, num_frames=num_frames, clips=clips, crops=crops, shard_size=shard_size)
     cache = FrameCache.prepare(Path(out) if out else default_cache_dir(source, manifest), manifest)
     todo = cache.missing_shards([s for s in range(cache.num_shards) if s % world == rank])
     encoded = failed = 0
     if todo:
-        device = rank_device(device)
+        device = rank_device(device, info.local_rank)
         log.info("%s: encoding %d of %d shards (rank %d of %d)", cache.path, len(todo), cache.num_shards, rank, world)
         visual = load_visual(encoder, device=device)
         for shard in todo:
@@ -155,11 +149,11 @@ def encode_frames(
 
 def load_visual(encoder: EncoderIdentity, *, device: str):
     """The merged image encoder, patched if asked, on `device`."""
-    from ..merge.deployed import load_merged
+    from ..checkpoints.merged import load_merged
 
     model, meta = load_merged(encoder.checkpoint)
     if encoder.patch is not None:
-        from ..merge.patch import original_visual_state, patch_visual_state
+        from ..model.patch import original_visual_state, patch_visual_state
 
         original, _ = original_visual_state(model=encoder.model, original=encoder.patch["original"],
                                             quick_gelu=meta["model_config"]["quick_gelu"])

@@ -48,7 +48,7 @@ def decode(
             raise MoteError("--list needs --labels FILE and --root DIR")
         videos = load_video_list(list_file, labels, root)
         if out is None:
-            from ..paths import cache_root
+            from ..env import cache_root
 
             out = cache_root() / "frames" / f"list-{videos.fingerprint()[:12]}"
     if timeout is not None and not timeout > 0:

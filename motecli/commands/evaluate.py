@@ -32,13 +32,13 @@ _shard = typer.Option(64, "--shard-size", help="Videos per cache shard (the unit
 
 
 def _checkpoint_path(checkpoint: Optional[Path]) -> Path:
-    from ..merge.deployed import default_checkpoint
+    from ..env import default_checkpoint
 
     return checkpoint or default_checkpoint()
 
 
 def _num_frames(checkpoint: Path, frames: Optional[int]) -> int:
-    from ..merge.deployed import read_merged_metadata
+    from ..checkpoints.merged import read_merged_metadata
 
     return frames or int(read_merged_metadata(checkpoint)["model_config"]["num_frames"])
 

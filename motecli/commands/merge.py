@@ -29,7 +29,7 @@ def merge(
     from rich.console import Console
 
     from ..merge.merge import merge_checkpoint
-    from ..text.labels import read_labels_file
+    from ..textfile import read_labels_file
 
     report = merge_checkpoint(
         checkpoint, out=out, model=model, class_names=read_labels_file(labels) if labels else None,

@@ -30,7 +30,8 @@ def encode_text(
     from rich.console import Console
 
     from ..text.encode import cached_text_embeddings
-    from ..text.labels import read_labels_file, read_templates_file
+    from ..text.labels import read_templates_file
+    from ..textfile import read_labels_file
 
     result = cached_text_embeddings(
         model=model,

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import MoteError
-from ..text.labels import read_labels_file
+from ..textfile import read_labels_file
 from ..textfile import read_text_file
 
 

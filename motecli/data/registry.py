@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import MoteError
-from ..paths import cache_root
-from ..text.labels import read_labels_file
+from ..env import cache_root, datasets_config
+from ..textfile import read_labels_file
 from . import layouts
 from .layouts import VideoList
 
@@ -26,7 +26,7 @@ LAYOUTS = ("list", *FIXED_SPLITS)
 
 
 def config_path(path: str | os.PathLike | None = None) -> Path:
-    return Path(path or os.environ.get("MOTE_DATASETS") or "datasets.toml")
+    return datasets_config(path)
 
 
 class DatasetEntry:

@@ -41,7 +41,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..errors import MoteError
-from ..paths import cache_root
+from ..env import hang_grace_s, hung_videos_file
 
 log = logging.getLogger("mote")
 
@@ -52,10 +52,6 @@ SHRINK_FACTOR = 0.75
 # Exit status of a process the watchdog ended because a read hung; distinct so a
 # supervisor can tell it from a crash.
 HUNG_EXIT_CODE = 86
-# Seconds the watchdog waits beyond a read's own (SIGALRM) limit before it ends the process.
-DEFAULT_HANG_GRACE_S = 5.0
-HANG_GRACE_ENV = "MOTE_HANG_GRACE_S"
-HUNG_VIDEOS_ENV = "MOTE_HUNG_VIDEOS"
 
 
 class VideoReadError(Exception):
@@ -89,11 +85,6 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 # One line per video that hung: `path<TAB>reason<TAB>UTC time`, the path resolved
 # (symlinks followed, so every layout naming the same file matches) and escaped.
 # Append-only: written only by a watchdog that is about to end its process.
-
-
-def hung_videos_file() -> Path:
-    """The registry: `$MOTE_HUNG_VIDEOS`, else `<cache root>/hung-videos.tsv`."""
-    return Path(os.environ.get(HUNG_VIDEOS_ENV) or cache_root() / "hung-videos.tsv")
 
 
 _UNESCAPES = {"\\": "\\", "t": "\t", "n": "\n"}
@@ -161,22 +152,6 @@ def _register_hung(path: str, reason: str) -> Path:
 
 
 # --- the watchdog --------------------------------------------------------------------
-
-
-def hang_grace_s() -> float | None:
-    """`$MOTE_HANG_GRACE_S` (seconds beyond a read's limit; 'off' disables the watchdog)."""
-    raw = os.environ.get(HANG_GRACE_ENV, "").strip()
-    if not raw:
-        return DEFAULT_HANG_GRACE_S
-    if raw.lower() == "off":
-        return None
-    try:
-        value = float(raw)
-    except ValueError:
-        value = -1.0
-    if not value >= 0:
-        raise MoteError(f"{HANG_GRACE_ENV}={raw!r}: expected seconds (a number >= 0) or 'off'")
-    return value
 
 
 def _hung(path: str, limit_s: float) -> None:

@@ -30,7 +30,8 @@ from pathlib import Path
 from ..atomic import atomic_path
 from ..data.layouts import VideoList
 from ..data.store import FAILURES, MANIFEST, STORE_VERSION, missing_shards, shard_name
-from ..data.video import HUNG_EXIT_CODE, hung_videos_file
+from ..data.video import HUNG_EXIT_CODE
+from ..env import hung_videos_file
 from ..errors import MoteError
 from .shard import StoreSettings, write_shard
 
@@ -223,13 +224,14 @@ def decode_to_store(
     videos: VideoList,
     store: str | Path,
     *,
-    settings: StoreSettings = StoreSettings(),
+    settings: StoreSettings | None = None,
     workers: int = 1,
     progress: bool = True,
 ) -> DecodeSummary:
     """Decode `videos` into the frame store folder `store`, resuming a previous run."""
     from tqdm import tqdm
 
+    settings = settings or StoreSettings()
     if settings.format not in ("jpeg", "raw"):
         raise MoteError(f"--format {settings.format!r}: expected jpeg or raw")
     if settings.short_side < 1 or settings.max_frames < 1 or settings.shard_size < 1:

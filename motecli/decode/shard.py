@@ -19,28 +19,10 @@ from ..data.layouts import VideoList
 from ..data.sampling import store_indices
 from ..data.store import quiet_jpeg_deprecation, shard_name
 from ..data.video import VideoReadError, read_frames
+from ..env import decode_timeout_s
 from ..errors import MoteError
 
 log = logging.getLogger("mote")
-
-DECODE_TIMEOUT_ENV = "MOTE_DECODE_TIMEOUT_S"
-
-
-def default_timeout_s() -> float:
-    """Per-video read limit of `mote decode`: `$MOTE_DECODE_TIMEOUT_S`, else 60 s.
-    An environment variable because the limit is an operational knob, not part of the
-    store (a resumed run may use another)."""
-    raw = os.environ.get(DECODE_TIMEOUT_ENV, "").strip()
-    if not raw:
-        return 60.0
-    try:
-        value = float(raw)
-    except ValueError:
-        value = 0.0
-    if not value > 0:
-        raise MoteError(f"{DECODE_TIMEOUT_ENV}={raw!r}: expected a positive number of seconds")
-    return value
-
 
 @dataclass(frozen=True)
 class StoreSettings:
@@ -51,7 +33,7 @@ class StoreSettings:
     format: str = "jpeg"  # or "raw"
     jpeg_quality: int = 90
     shard_size: int = 32
-    timeout_s: float = field(default_factory=default_timeout_s)
+    timeout_s: float = field(default_factory=decode_timeout_s)
 
 
 def encode_video(path: str, settings: StoreSettings):

@@ -114,7 +114,7 @@ def few_shot_head(*, train, test, checkpoint: Path, num_frames: int, epochs: int
 
     from ..cache.encode import encode_frames
     from ..cache.source import unique_source
-    from ..merge.deployed import load_head, read_merged_metadata
+    from ..checkpoints.merged import load_head, read_merged_metadata
     from .metrics import Accumulator
     from .report import write_results
     from .runner import EvalSettings, class_text_embeddings

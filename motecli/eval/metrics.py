@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .fusion import fuse_views
+from ..model.scoring import fuse_views
 
 TOP_K = 5
 

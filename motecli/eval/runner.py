@@ -20,7 +20,7 @@ import torch
 from ..cache.encode import DEFAULT_SHARD_SIZE, encode_frames, encoder_identity, frame_features, load_visual
 from ..cache.source import VideoSource, eval_loader
 from ..errors import MoteError
-from ..merge.deployed import load_head, read_merged_metadata
+from ..checkpoints.merged import load_head, read_merged_metadata
 from .metrics import Accumulator
 from .protocols import half_class_subsets, mean_std
 from .scoring import Modulation, score_chunk

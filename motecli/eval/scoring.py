@@ -14,7 +14,7 @@ import torch
 
 from ..model.modulation import alpha_from_similarity, modulation_similarity
 from ..model.temporal import MoTEHead, video_embedding
-from ..model.video_clip import cosine_scores
+from ..model.scoring import cosine_scores
 from .metrics import Accumulator
 
 HEAD_BATCH = 512  # views per head call: bounds activation memory on long chunks

@@ -21,9 +21,9 @@ from ..atomic import atomic_path
 from ..errors import MoteError
 from ..hashing import package_version
 from ..model.temporal import MoTEHead, head_parameter_count
-from .deployed import MERGED_FORMAT, MERGED_VERSION, build_visual, state_sha256
-from .formats import SourceCheckpoint, read_source_checkpoint
-from .patch import original_visual_state, patch_visual_state
+from ..checkpoints.merged import MERGED_FORMAT, MERGED_VERSION, build_visual, state_sha256
+from ..checkpoints.source import SourceCheckpoint, read_source_checkpoint
+from ..model.patch import original_visual_state, patch_visual_state
 
 log = logging.getLogger("mote")
 

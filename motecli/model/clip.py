@@ -22,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from ..env import hub_endpoint, offline
 from ..errors import MoteError
 from .identity import RANDOM_INIT_SEED, TINY_MODEL, looks_like_path, normalise_pretrained, weights_identity
 
@@ -109,10 +110,6 @@ def _quiet_root_logger():
         root.setLevel(level)
 
 
-def _offline() -> bool:
-    return any(os.environ.get(v, "") not in ("", "0") for v in ("MOTE_OFFLINE", "HF_HUB_OFFLINE"))
-
-
 def build_clip(spec: ClipSpec, *, device: str | torch.device = "cpu", need_text: bool = True) -> torch.nn.Module:
     """An open_clip CLIP model holding the weights `spec` names, in eval mode."""
     open_clip = _open_clip()
@@ -138,7 +135,7 @@ def _create_from_tag(open_clip, spec: ClipSpec, kwargs: dict) -> torch.nn.Module
     what = f"weights '{spec.pretrained}' for {spec.model}"
     source = open_clip.get_pretrained_cfg(spec.model, spec.pretrained)
     if not _tag_is_cached(source):
-        if _offline():
+        if offline():
             raise MoteError(f"{what} are not downloaded and the network is off; {how}")
         host = _download_host(source)
         if not _reachable(host):
@@ -168,7 +165,7 @@ def _tag_is_cached(source: dict) -> bool:
 def _download_host(source: dict) -> str:
     from urllib.parse import urlparse
 
-    url = os.environ.get("HF_ENDPOINT", "https://huggingface.co") if source.get("hf_hub") else source.get("url", "")
+    url = hub_endpoint() if source.get("hf_hub") else source.get("url", "")
     return urlparse(url).hostname or "the download server"
 
 

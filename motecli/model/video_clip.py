@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 from typing import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..constants import DEFAULT_NUM_EXPERTS, DEFAULT_NUM_FRAMES
@@ -100,8 +99,3 @@ def build_video_clip(spec: ClipSpec, config: VideoModelConfig, *, device: str | 
     clip = build_clip(spec, device="cpu", need_text=False)
     model = VideoCLIP(visual=clip.visual, head=MoTEHead(config.head), logit_scale=clip.logit_scale.detach())
     return model.to(device)
-
-
-def cosine_scores(v: torch.Tensor, text: torch.Tensor) -> torch.Tensor:
-    """Unscaled cosine similarities used at evaluation (method section 4)."""
-    return v @ F.normalize(text.to(v.dtype), dim=-1).T

@@ -17,7 +17,7 @@ import numpy as np
 from ..atomic import atomic_path
 from ..errors import MoteError
 from ..hashing import json_sha256, package_version
-from ..paths import cache_root
+from ..env import cache_root
 
 TEXT_CACHE_KIND = "mote-text-embeddings"
 TEXT_SCHEMA_VERSION = 1

@@ -20,7 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from ..errors import MoteError
-from ..paths import cache_root
+from ..env import cache_root
 from .recipe import DataSection
 
 log = logging.getLogger("mote")
@@ -87,7 +87,7 @@ def build_train_data(data: DataSection, *, num_frames: int, seed: int) -> TrainD
                 raise MoteError("data.frame_store with data.list_file needs data.train_store (and data.val_store)")
             store_train, store_val = data.train_store, data.val_store
     if data.labels_file and not data.list_file:
-        from ..text.labels import read_labels_file
+        from ..textfile import read_labels_file
 
         names = read_labels_file(data.labels_file)
         train = train.with_class_names(names, origin=data.labels_file)

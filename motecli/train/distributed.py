@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from ..env import world_info
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,8 @@ class DistContext:
 
 def init_distributed() -> DistContext:
     """Join the process group when torchrun set WORLD_SIZE > 1: nccl on CUDA, gloo on CPU."""
-    world_size = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    info = world_info()
+    world_size, rank, local_rank = info.world_size, info.rank, info.local_rank
     if torch.cuda.is_available():
         torch.cuda.set_device(local_rank)
         device = torch.device("cuda", local_rank)

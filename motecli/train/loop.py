@@ -24,12 +24,12 @@ from torch.nn.parallel import DistributedDataParallel
 
 from ..constants import CROP_SIZE
 from ..errors import MoteError
-from ..eval.fusion import fuse_views
 from ..model.clip import ClipSpec, resolve_clip
 from ..model.experts import draw_expert_indices, draw_wmr_taus, merge_weights_for_tau
 from ..model.loss import mote_loss
-from ..model.video_clip import VideoCLIP, VideoModelConfig, build_video_clip, cosine_scores
-from .checkpoint import FORMAT, FORMAT_VERSION, capture_rng, load_training_checkpoint, restore_rng, save_training_checkpoint
+from ..model.scoring import cosine_scores, fuse_views
+from ..model.video_clip import VideoCLIP, VideoModelConfig, build_video_clip
+from ..checkpoints.training import FORMAT, FORMAT_VERSION, capture_rng, load_training_checkpoint, restore_rng, save_training_checkpoint
 from .data import TrainData, build_train_data, train_loader, val_loader
 from .distributed import DistContext, all_reduce_sum, barrier, init_distributed, shutdown_distributed
 from .precision import Precision, resolve_precision

@@ -21,7 +21,8 @@ import pytest
 from motecli.data.dataset import ClipDataset
 from motecli.data.registry import load_dataset_split
 from motecli.data.store import FAILURES, FrameStore
-from motecli.data.video import HUNG_EXIT_CODE, VideoReadError, hang_grace_s, read_frames
+from motecli.data.video import HUNG_EXIT_CODE, VideoReadError, read_frames
+from motecli.env import hang_grace_s
 from motecli.errors import MoteError
 
 REPO = Path(__file__).resolve().parents[2]

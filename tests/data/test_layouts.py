@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from motecli.data.layouts import camel_to_words, load_kinetics, underscores_to_words
-from motecli.text.labels import read_labels_file
+from motecli.textfile import read_labels_file
 from motecli.data.registry import load_dataset_split, store_path
 from motecli.data.synth import DIRECTIONS
 from motecli.errors import MoteError

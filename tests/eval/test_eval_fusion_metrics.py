@@ -5,7 +5,7 @@ import json
 import numpy as np
 import torch
 
-from motecli.eval.fusion import fuse_views
+from motecli.model.scoring import fuse_views
 from motecli.eval.metrics import Accumulator
 from motecli.eval.protocols import half_class_subsets, mean_std, summary_scores
 

@@ -15,7 +15,7 @@ from motecli.cache.source import resolve_source
 from motecli.constants import TFM_K
 from motecli.eval.runner import EvalSettings, evaluate, evaluate_split
 from motecli.eval.scoring import Modulation, view_similarities
-from motecli.merge.deployed import load_head
+from motecli.checkpoints.merged import load_head
 from motecli.model.modulation import modulation_alpha
 from motecli.text.labels import read_templates_file
 

@@ -10,11 +10,11 @@ import torch
 
 from mote_builders import mote_env, save_release_checkpoint, save_train_checkpoint, tiny_model, tiny_text
 from motecli.errors import MoteError
-from motecli.merge.deployed import load_merged, read_merged_tensors
+from motecli.checkpoints.merged import load_merged, read_merged_tensors
 from motecli.merge.merge import merge_checkpoint
 from motecli.model.clip import build_clip, resolve_clip
 from motecli.model.temporal import head_parameter_count
-from motecli.model.video_clip import cosine_scores
+from motecli.model.scoring import cosine_scores
 
 NAMES = ["a cat jumping", "a dog running", "a bird flying"]
 

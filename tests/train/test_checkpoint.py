@@ -6,7 +6,7 @@ import torch
 from motecli.errors import MoteError
 from motecli.text.encode import cached_text_embeddings
 from motecli.text.labels import read_templates_file
-from motecli.train.checkpoint import KEYS, load_training_checkpoint
+from motecli.checkpoints.training import KEYS, load_training_checkpoint
 from motecli.train.distributed import init_distributed
 from motecli.train.loop import fit
 from motecli.train.recipe import recipe_from_dict

@@ -1,6 +1,6 @@
 """Reading a merged model: metadata alone (cheap, for cache keys) or the full model.
 
-Default location: `$MOTE_CHECKPOINT`, else `cache_root()/checkpoints/merged.safetensors`.
+Default location: `env.default_checkpoint()`.
 """
 
 from __future__ import annotations
@@ -12,15 +12,11 @@ from pathlib import Path
 
 import torch
 
+from ..env import default_checkpoint
 from ..errors import MoteError
-from ..paths import cache_root
 
 MERGED_FORMAT = "mote-merged"
 MERGED_VERSION = 1
-
-
-def default_checkpoint() -> Path:
-    return Path(os.environ.get("MOTE_CHECKPOINT") or cache_root() / "checkpoints" / "merged.safetensors")
 
 
 def state_sha256(state: dict[str, torch.Tensor]) -> str:

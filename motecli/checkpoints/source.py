@@ -23,8 +23,8 @@ from ..model.clip import resolve_clip
 from ..model.identity import TINY_MODEL
 from ..model.video_clip import VideoModelConfig
 from ..model.weights import read_checkpoint, strip_prefix
-from ..train.checkpoint import FORMAT as OURS
-from ..train.checkpoint import FORMAT_VERSION as OURS_VERSION
+from .training import FORMAT as OURS
+from .training import FORMAT_VERSION as OURS_VERSION
 
 AUTHORS = "mote-release"
 # (visual width, visual blocks) -> open_clip model of the release checkpoints.

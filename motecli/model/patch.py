@@ -6,7 +6,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import MoteError
-from ..model.clip import build_clip, resolve_clip
+from .clip import build_clip, resolve_clip
 
 
 def original_visual_state(*, model: str, original: str, quick_gelu: bool) -> tuple[dict[str, torch.Tensor], str]:
