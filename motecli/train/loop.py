@@ -16,7 +16,7 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 from torch import nn
@@ -104,47 +104,80 @@ class EpochStats:
     parts: dict[str, float] = field(default_factory=dict)
 
 
-def train_one_epoch(
-    step_module: nn.Module, *, loader, optimizer: torch.optim.Optimizer, scheduler: WarmupCosine,
-    scaler: torch.amp.GradScaler, precision: Precision, routing: torch.Generator, text: torch.Tensor,
-    accumulation: int, steps_per_epoch: int, first_step: int, num_blocks: int, num_experts: int,
-    num_frames: int, ctx: DistContext, metrics: MetricsLog, epoch: int, epochs: int, log_every: int,
-) -> EpochStats:
-    step_module.train()
+@dataclass
+class RunState:
+    """Everything one training run carries from step to step; `last.pt` is made from it."""
+
+    spec: ClipSpec
+    config: VideoModelConfig
+    model: VideoCLIP
+    step_module: nn.Module  # MoTEStep, wrapped in DDP under torchrun
+    optimizer: torch.optim.Optimizer
+    scheduler: WarmupCosine
+    scaler: torch.amp.GradScaler
+    precision: Precision
+    routing: torch.Generator
+    text: torch.Tensor  # [C, D] fine-tuning class embeddings on the device
+    micro_batch: int
+    accumulation: int
+    steps_per_epoch: int
+    epochs: int
+    epoch: int = 0  # completed epochs
+    best_top1: float | None = None
+
+    @property
+    def step(self) -> int:
+        return self.epoch * self.steps_per_epoch
+
+
+def _placeholder_batch(num_frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Every clip of a micro-batch failed: one zero clip at weight 0 keeps DDP ranks in step."""
+    return torch.zeros(1, num_frames, 3, CROP_SIZE, CROP_SIZE), torch.zeros(1, dtype=torch.long)
+
+
+def _micro_step(run: RunState, batch: dict, *, ctx: DistContext, sync: bool) -> tuple[torch.Tensor, float]:
+    """Forward and backward of one micro-batch: (its running sums, its clip count)."""
+    frames, labels, weight = batch["frames"], batch["labels"], 1.0
+    if frames is None:
+        (frames, labels), weight = _placeholder_batch(run.config.num_frames), 0.0
+    frames = frames.to(ctx.device, non_blocking=True)
+    labels = labels.to(ctx.device, non_blocking=True)
+    indices, merge = draw_routing(num_blocks=run.config.layers, num_experts=run.config.num_experts,
+                                  generator=run.routing)
+    # Gradients are all-reduced on the last micro-batch of a step only.
+    defer_sync = isinstance(run.step_module, DistributedDataParallel) and not sync
+    with (run.step_module.no_sync() if defer_sync else contextlib.nullcontext()), run.precision.autocast():
+        loss, parts, logits = run.step_module(frames, labels, run.text, expert_indices=indices,
+                                              merge_weights=merge.to(ctx.device))
+    run.scaler.scale(loss * (weight / run.accumulation)).backward()
+    n = float(labels.numel()) * weight
+    correct = (logits.argmax(-1) == labels).sum() * weight
+    sums = torch.stack([loss.detach() * n, correct, torch.ones_like(correct) * n, *(parts[k] * n for k in PART_KEYS)])
+    return sums.double(), n
+
+
+def train_one_epoch(run: RunState, loader, *, ctx: DistContext, metrics: MetricsLog, log_every: int) -> EpochStats:
+    """One pass over `loader`: run.steps_per_epoch optimizer steps from step run.step."""
+    run.step_module.train()
     # Running sums kept on the device (no host sync per step): loss, correct, clips, loss parts.
     acc = torch.zeros(len(SUM_KEYS), dtype=torch.float64, device=ctx.device)
     failures, window_clips = 0, 0.0
     window_start = started = time.perf_counter()
     batches = iter(loader)
-    with EpochProgress(epoch=epoch, epochs=epochs, total=steps_per_epoch, enabled=ctx.is_main) as bar:
-        for step_in_epoch in range(steps_per_epoch):
-            step = first_step + step_in_epoch
-            scheduler.step_to(step)
-            for micro in range(accumulation):
+    optimizer = run.optimizer
+    with EpochProgress(epoch=run.epoch, epochs=run.epochs, total=run.steps_per_epoch, enabled=ctx.is_main) as bar:
+        for step in range(run.step, run.step + run.steps_per_epoch):
+            run.scheduler.step_to(step)
+            for micro in range(run.accumulation):
                 batch = next(batches)
                 for index, path, reason in batch["failures"]:
                     log.warning("skipping video %d (%s): %s", index, path, reason)
                 failures += len(batch["failures"])
-                frames, labels, weight = batch["frames"], batch["labels"], 1.0
-                if frames is None:
-                    # Every clip failed: run a zero-weight placeholder so DDP ranks stay in step.
-                    frames, labels, weight = torch.zeros(1, num_frames, 3, CROP_SIZE, CROP_SIZE), torch.zeros(1, dtype=torch.long), 0.0
-                frames = frames.to(ctx.device, non_blocking=True)
-                labels = labels.to(ctx.device, non_blocking=True)
-                indices, merge = draw_routing(num_blocks=num_blocks, num_experts=num_experts, generator=routing)
-                # Gradients are all-reduced on the last micro-batch of a step only.
-                defer_sync = isinstance(step_module, DistributedDataParallel) and micro < accumulation - 1
-                with (step_module.no_sync() if defer_sync else contextlib.nullcontext()), precision.autocast():
-                    loss, parts, logits = step_module(frames, labels, text, expert_indices=indices,
-                                                      merge_weights=merge.to(ctx.device))
-                scaler.scale(loss * (weight / accumulation)).backward()
-                n = float(labels.numel()) * weight
-                correct = (logits.argmax(-1) == labels).sum() * weight
-                acc += torch.stack([loss.detach() * n, correct, torch.ones_like(correct) * n,
-                                    *(parts[k] * n for k in PART_KEYS)]).double()
+                sums, n = _micro_step(run, batch, ctx=ctx, sync=micro == run.accumulation - 1)
+                acc += sums
                 window_clips += n
-            scaler.step(optimizer)
-            scaler.update()
+            run.scaler.step(optimizer)
+            run.scaler.update()
             optimizer.zero_grad(set_to_none=True)
 
             lr_head = optimizer.param_groups[1]["lr"]
@@ -152,7 +185,7 @@ def train_one_epoch(
                 loss_sum, _, seen, *_ = acc.tolist()
                 window, loss_sum, seen = all_reduce_sum(ctx, [window_clips, loss_sum, seen])
                 now = time.perf_counter()
-                metrics.write(kind="step", epoch=step / steps_per_epoch, step=step + 1, lr_head=lr_head,
+                metrics.write(kind="step", epoch=step / run.steps_per_epoch, step=step + 1, lr_head=lr_head,
                               lr_clip=optimizer.param_groups[0]["lr"], loss=loss_sum / max(seen, 1),
                               clips_per_s=window / max(now - window_start, 1e-9))
                 window_clips, window_start = 0.0, now
@@ -236,15 +269,16 @@ def _class_embeddings(*, spec: ClipSpec, pretrained: str | None, quick_gelu: boo
     return torch.as_tensor(result.embeddings.embeddings, dtype=torch.float32)
 
 
-def fit(recipe: Recipe, data: TrainData, *, ctx: DistContext, resume: str | None = None) -> TrainResult:
-    """Train on already-built datasets (the recipe's [data] section is not read here)."""
+def setup_run(recipe: Recipe, data: TrainData, *, ctx: DistContext) -> RunState:
+    """Model, optimizer, schedule and routing generator for `recipe`, from scratch."""
     m, s, r = recipe.model, recipe.solver, recipe.run
-    output = Path(r.output)
     if s.total_batch % (ctx.world_size * s.accumulation):
         raise MoteError(f"solver.total_batch = {s.total_batch} is not divisible by {ctx.world_size} processes x "
                         f"solver.accumulation = {s.accumulation}")
     micro_batch = s.total_batch // (ctx.world_size * s.accumulation)
-    precision = resolve_precision(r.precision, ctx.device)
+    steps_per_epoch = len(_train_loader(recipe, data, ctx=ctx, micro_batch=micro_batch, epoch=0)) // s.accumulation
+    if steps_per_epoch < 1:
+        raise MoteError(f"one epoch has fewer than solver.accumulation = {s.accumulation} batches of {micro_batch}")
 
     spec = resolve_clip(m.name, m.pretrained, quick_gelu=m.quick_gelu)
     config = VideoModelConfig.for_clip(spec, layers=m.layers, num_experts=m.experts, num_frames=m.num_frames)
@@ -253,86 +287,114 @@ def fit(recipe: Recipe, data: TrainData, *, ctx: DistContext, resume: str | None
     model = build_model(spec, config, seed=r.seed, grad_checkpointing=r.grad_checkpointing, device=ctx.device)
     optimizer = build_optimizer(model, lr=s.lr, clip_lr_ratio=s.clip_lr_ratio, weight_decay=s.weight_decay,
                                 betas=s.betas, eps=s.eps)
-    scaler = precision.scaler()
-    routing = torch.Generator().manual_seed(r.seed)
-
-    def loader_for(epoch: int):
-        return train_loader(data.train, batch_size=micro_batch, workers=recipe.data.workers, seed=r.seed, epoch=epoch,
-                            rank=ctx.rank, world_size=ctx.world_size, pin_memory=ctx.device.type == "cuda")
-
-    steps_per_epoch = len(loader_for(0)) // s.accumulation
-    if steps_per_epoch < 1:
-        raise MoteError(f"one epoch has fewer than solver.accumulation = {s.accumulation} batches of {micro_batch}")
-    scheduler = WarmupCosine(optimizer, warmup_epochs=s.warmup_epochs, total_epochs=s.epochs, steps_per_epoch=steps_per_epoch)
-
-    start_epoch, best_top1 = 0, None
-    resume_path = _resolve_resume(resume, output)
-    if resume_path is not None:
-        state = load_training_checkpoint(resume_path)
-        if state["model_config"] != config.to_dict():
-            raise MoteError(f"--resume {resume_path}: trained a different model ({state['model_config']}), not {config.to_dict()}")
-        if list(state["class_names"]) != data.class_names:
-            raise MoteError(f"--resume {resume_path}: trained on different classes than this recipe's data")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        restore_rng(state["rng"], routing)
-        start_epoch, best_top1 = int(state["epoch"]), state["best_top1"]
-        log.info("resumed from %s at epoch %d (step %d)", resume_path, start_epoch, state["step"])
-
+    precision = resolve_precision(r.precision, ctx.device)
     step_module: nn.Module = MoTEStep(model, loss_weights=recipe.loss)
     if ctx.enabled:
         step_module = DistributedDataParallel(step_module, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
-    metrics = MetricsLog(output / METRICS if ctx.is_main else None)
-    val = (val_loader(data.val, batch_size=micro_batch, workers=recipe.data.workers, rank=ctx.rank,
+    return RunState(
+        spec=spec, config=config, model=model, step_module=step_module, optimizer=optimizer,
+        scheduler=WarmupCosine(optimizer, warmup_epochs=s.warmup_epochs, total_epochs=s.epochs,
+                               steps_per_epoch=steps_per_epoch),
+        scaler=precision.scaler(), precision=precision, routing=torch.Generator().manual_seed(r.seed), text=text,
+        micro_batch=micro_batch, accumulation=s.accumulation, steps_per_epoch=steps_per_epoch, epochs=s.epochs,
+    )
+
+
+def _train_loader(recipe: Recipe, data: TrainData, *, ctx: DistContext, micro_batch: int, epoch: int):
+    return train_loader(data.train, batch_size=micro_batch, workers=recipe.data.workers, seed=recipe.run.seed,
+                        epoch=epoch, rank=ctx.rank, world_size=ctx.world_size, pin_memory=ctx.device.type == "cuda")
+
+
+def restore_run(run: RunState, path: Path, *, class_names: list[str]) -> None:
+    """Continue `run` from a `last.pt` (or any training checkpoint of the same model and classes)."""
+    state = load_training_checkpoint(path)
+    if state["model_config"] != run.config.to_dict():
+        raise MoteError(f"--resume {path}: trained a different model ({state['model_config']}), not {run.config.to_dict()}")
+    if list(state["class_names"]) != class_names:
+        raise MoteError(f"--resume {path}: trained on different classes than this recipe's data")
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.scaler.load_state_dict(state["scaler"])
+    restore_rng(state["rng"], run.routing)
+    run.epoch, run.best_top1 = int(state["epoch"]), state["best_top1"]
+    log.info("resumed from %s at epoch %d (step %d)", path, run.epoch, state["step"])
+
+
+def checkpoint_state(run: RunState, *, recipe: Recipe, class_names: list[str]) -> dict:
+    """The `last.pt` / `best.pt` dict of `run` as it stands (checkpoints.training.KEYS)."""
+    spec = run.spec
+    return dict(
+        format=FORMAT, format_version=FORMAT_VERSION, model_config=run.config.to_dict(),
+        clip=dict(model=spec.model, pretrained=spec.pretrained, quick_gelu=spec.quick_gelu, weights_id=spec.weights_id),
+        model=run.model.state_dict(), optimizer=run.optimizer.state_dict(), scheduler=run.scheduler.state_dict(),
+        scaler=run.scaler.state_dict(), epoch=run.epoch, step=run.step, rng=capture_rng(run.routing),
+        recipe=recipe.to_dict(), class_names=list(class_names), class_embeddings=run.text.detach().float().cpu(),
+        best_top1=run.best_top1,
+    )
+
+
+def train_while_improving(run: RunState, *, recipe: Recipe, data: TrainData, ctx: DistContext,
+                          metrics: MetricsLog) -> Iterator[tuple[int, dict, bool]]:
+    """Train epoch by epoch from run.epoch; after each, yield (epoch, record, is_best).
+
+    The caller logs and saves: when it resumes the generator, run.epoch and
+    run.best_top1 already describe the epoch just yielded.
+    """
+    r = recipe.run
+    val = (val_loader(data.val, batch_size=run.micro_batch, workers=recipe.data.workers, rank=ctx.rank,
                       world_size=ctx.world_size) if data.val is not None and r.val_every else None)
-    metrics.write(kind="start", epoch=start_epoch, world_size=ctx.world_size, micro_batch=micro_batch,
-                  steps_per_epoch=steps_per_epoch, precision=precision.name, data=data.description,
+    while run.epoch < run.epochs:
+        loader = _train_loader(recipe, data, ctx=ctx, micro_batch=run.micro_batch, epoch=run.epoch)
+        stats = train_one_epoch(run, loader, ctx=ctx, metrics=metrics, log_every=r.log_every)
+        run.epoch += 1
+        record = dict(kind="epoch", epoch=run.epoch, step=run.step, loss=stats.loss, train_top1=stats.top1,
+                      clips=stats.clips, failures=stats.failures,
+                      clips_per_s=stats.clips / max(stats.seconds, 1e-9), **stats.parts)
+        top1 = None
+        if val is not None and (run.epoch % r.val_every == 0 or run.epoch == run.epochs):
+            top1, val_clips, val_failures = validate(run.model, loader=val, text=run.text, precision=run.precision,
+                                                     ctx=ctx)
+            record.update(val_top1=top1, val_clips=val_clips, val_failures=val_failures)
+        is_best = top1 is not None and (run.best_top1 is None or top1 > run.best_top1)
+        if is_best:
+            run.best_top1 = top1
+        yield run.epoch, record, is_best
+
+
+def fit(recipe: Recipe, data: TrainData, *, ctx: DistContext, resume: str | None = None) -> TrainResult:
+    """Train on already-built datasets (the recipe's [data] section is not read here)."""
+    output = Path(recipe.run.output)
+    run = setup_run(recipe, data, ctx=ctx)
+    resume_path = _resolve_resume(resume, output)
+    if resume_path is not None:
+        restore_run(run, resume_path, class_names=data.class_names)
+    metrics = MetricsLog(output / METRICS if ctx.is_main else None)
+    metrics.write(kind="start", epoch=run.epoch, world_size=ctx.world_size, micro_batch=run.micro_batch,
+                  steps_per_epoch=run.steps_per_epoch, precision=run.precision.name, data=data.description,
                   recipe=recipe.to_dict())
     log.info("training %s (%s) on %d clips, %d classes: %d epochs x %d steps, batch %d = %d x %d processes x %d, %s",
-             spec.model, spec.weights_id.split(":")[0], len(data.train), len(data.class_names), s.epochs,
-             steps_per_epoch, s.total_batch, micro_batch, ctx.world_size, s.accumulation, precision.name)
+             run.spec.model, run.spec.weights_id.split(":")[0], len(data.train), len(data.class_names), run.epochs,
+             run.steps_per_epoch, recipe.solver.total_batch, run.micro_batch, ctx.world_size, run.accumulation,
+             run.precision.name)
 
     history = []
-    for epoch in range(start_epoch, s.epochs):
-        stats = train_one_epoch(
-            step_module, loader=loader_for(epoch), optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-            precision=precision, routing=routing, text=text, accumulation=s.accumulation,
-            steps_per_epoch=steps_per_epoch, first_step=epoch * steps_per_epoch, num_blocks=config.layers,
-            num_experts=config.num_experts, num_frames=config.num_frames, ctx=ctx, metrics=metrics, epoch=epoch,
-            epochs=s.epochs, log_every=r.log_every,
-        )
-        record = dict(kind="epoch", epoch=epoch + 1, step=(epoch + 1) * steps_per_epoch, loss=stats.loss,
-                      train_top1=stats.top1, clips=stats.clips, failures=stats.failures,
-                      clips_per_s=stats.clips / max(stats.seconds, 1e-9), **stats.parts)
-        if stats.failures:
-            log.warning("epoch %d: %d unreadable videos skipped", epoch + 1, stats.failures)
-        top1 = None
-        if val is not None and ((epoch + 1) % r.val_every == 0 or epoch + 1 == s.epochs):
-            top1, val_clips, val_failures = validate(model, loader=val, text=text, precision=precision, ctx=ctx)
-            record.update(val_top1=top1, val_clips=val_clips, val_failures=val_failures)
-        improved = top1 is not None and (best_top1 is None or top1 > best_top1)
-        best_top1 = top1 if improved else best_top1
-        log.info("epoch %d/%d: loss %.4f, train top-1 %.3f%s, %.1f clips/s", epoch + 1, s.epochs, stats.loss,
-                 stats.top1, "" if top1 is None else f", val top-1 {top1:.3f}", record["clips_per_s"])
+    for epoch, record, is_best in train_while_improving(run, recipe=recipe, data=data, ctx=ctx, metrics=metrics):
+        if record["failures"]:
+            log.warning("epoch %d: %d unreadable videos skipped", epoch, record["failures"])
+        top1 = record.get("val_top1")
+        log.info("epoch %d/%d: loss %.4f, train top-1 %.3f%s, %.1f clips/s", epoch, run.epochs, record["loss"],
+                 record["train_top1"], "" if top1 is None else f", val top-1 {top1:.3f}", record["clips_per_s"])
         metrics.write(**record)
         history.append(record)
         if ctx.is_main:
-            state = dict(
-                format=FORMAT, format_version=FORMAT_VERSION, model_config=config.to_dict(),
-                clip=dict(model=spec.model, pretrained=spec.pretrained, quick_gelu=spec.quick_gelu, weights_id=spec.weights_id),
-                model=model.state_dict(), optimizer=optimizer.state_dict(), scheduler=scheduler.state_dict(),
-                scaler=scaler.state_dict(), epoch=epoch + 1, step=(epoch + 1) * steps_per_epoch,
-                rng=capture_rng(routing), recipe=recipe.to_dict(), class_names=list(data.class_names),
-                class_embeddings=text.detach().float().cpu(), best_top1=best_top1,
-            )
+            state = checkpoint_state(run, recipe=recipe, class_names=data.class_names)
             save_training_checkpoint(output / LAST, state)
-            if improved:
+            if is_best:
                 save_training_checkpoint(output / BEST, state)
     barrier(ctx)
-    return TrainResult(output=output, epochs=s.epochs, step=s.epochs * steps_per_epoch, history=history,
-                       best_top1=best_top1, model=model)
+    return TrainResult(output=output, epochs=run.epochs, step=run.step, history=history, best_top1=run.best_top1,
+                       model=run.model)
 
 
 def train(recipe: Recipe, *, resume: str | None = None) -> TrainResult:
