@@ -17,11 +17,13 @@ from ..errors import MoteError
 from ..env import cache_root, datasets_config
 from ..textfile import read_labels_file
 from . import layouts
+from .k600 import K600_ZS_SPLITS, load_k600_zeroshot
 from .layouts import VideoList
 
 SUBSETS = ("train", "test")
-# The official three splits of UCF-101 and HMDB-51; Kinetics and SSv2 have one.
-FIXED_SPLITS = {"ucf101": 3, "hmdb51": 3, "kinetics": 1, "ssv2": 1}
+# The official three splits of UCF-101 and HMDB-51; Kinetics and SSv2 have one; the
+# Kinetics-600 zero-shot benchmark ships its three 160-class splits (data/k600.py).
+FIXED_SPLITS = {"ucf101": 3, "hmdb51": 3, "kinetics": 1, "ssv2": 1, "k600_zeroshot": K600_ZS_SPLITS}
 LAYOUTS = ("list", *FIXED_SPLITS)
 
 
@@ -118,14 +120,31 @@ def load_dataset_split(
         csvs = [entry.get_path(k) for k in ("train_csv", "test_csv") if entry.has(k)]
         ext = entry.get_str("ext") if entry.has("ext") else "mp4"
         videos = layouts.load_kinetics(entry.get_path(f"{subset}_csv"), root, class_csvs=csvs, ext=ext)
+    elif entry.layout == "k600_zeroshot":
+        videos = _k600_zeroshot(entry, root, split=split, subset=subset)
     else:  # ssv2
         ext = entry.get_str("ext") if entry.has("ext") else "webm"
         videos = layouts.load_ssv2(entry.get_path("labels_json"), entry.get_path(f"{subset}_json"), root, ext=ext)
     if entry.layout != "list" and entry.has("labels"):
-        names = read_labels_file(entry.get_path("labels"))
-        videos = videos.with_class_names(names, origin=str(entry.get_path("labels")))
+        labels = entry.get_per_split("labels", split, shared=True)
+        names = read_labels_file(labels)
+        layouts.check_same_order(videos.class_names, names, origin=str(labels))
+        videos = videos.with_class_names(names, origin=str(labels))
     videos.source = f"{name} split {split} {subset} ({videos.source})"
     return videos
+
+
+def _k600_zeroshot(entry: DatasetEntry, root: Path, *, split: int, subset: str) -> VideoList:
+    """`csv` (a Kinetics-600 CSV with labels) or `test` (one list per split, the release's)."""
+    if subset != "test":
+        raise MoteError(f"{entry.file}: [{entry.name}] Kinetics-600 zero-shot has test videos only, not {subset!r}")
+    if entry.has("csv") == entry.has("test"):
+        raise MoteError(f"{entry.file}: [{entry.name}] set `csv` (a Kinetics-600 CSV with labels) or `test` "
+                        "(a list per split), one of the two")
+    ext = entry.get_str("ext") if entry.has("ext") else "mp4"
+    if entry.has("csv"):
+        return load_k600_zeroshot(root, split=split, csv_file=entry.get_path("csv"), ext=ext)
+    return load_k600_zeroshot(root, split=split, list_file=entry.get_per_split("test", split), ext=ext)
 
 
 def store_path(name: str, split: int, subset: str, config_path: str | os.PathLike | None = None) -> Path:
