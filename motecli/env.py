@@ -11,6 +11,7 @@ one-line error of the command that needs it (README, "Environment variables").
 | MOTE_DECODE_TIMEOUT_S | per-video read limit of `mote decode`, seconds | 60 |
 | MOTE_HANG_GRACE_S | watchdog grace beyond a read's limit, seconds, or `off` | 5 |
 | MOTE_HUNG_VIDEOS | the hung-videos registry | `<cache>/hung-videos.tsv` |
+| MOTE_VIDEO_BACKEND | `auto` (decord, PyAV where decord fails or is known wrong), `decord` or `pyav` | auto |
 | MOTE_OFFLINE, HF_HUB_OFFLINE | never try to download weights | unset |
 | HF_ENDPOINT | the hub host named in offline errors | huggingface.co |
 | MOTE_DEBUG | tracebacks on errors (`mote --debug` sets it for child processes) | unset |
@@ -32,6 +33,8 @@ CHECKPOINT = "MOTE_CHECKPOINT"
 DECODE_TIMEOUT = "MOTE_DECODE_TIMEOUT_S"
 HANG_GRACE = "MOTE_HANG_GRACE_S"
 HUNG_VIDEOS = "MOTE_HUNG_VIDEOS"
+VIDEO_BACKEND = "MOTE_VIDEO_BACKEND"
+VIDEO_BACKENDS = ("auto", "decord", "pyav")
 OFFLINE = ("MOTE_OFFLINE", "HF_HUB_OFFLINE")
 DEBUG = "MOTE_DEBUG"
 
@@ -74,6 +77,14 @@ def decode_timeout_s() -> float:
     if not value > 0:
         raise MoteError(f"{DECODE_TIMEOUT}={raw!r}: expected a positive number of seconds")
     return value
+
+
+def video_backend() -> str:
+    """How videos are read (data/video.py): `auto` unless `$MOTE_VIDEO_BACKEND` says otherwise."""
+    raw = _raw(VIDEO_BACKEND).lower() or "auto"
+    if raw not in VIDEO_BACKENDS:
+        raise MoteError(f"{VIDEO_BACKEND}={raw!r}: expected one of {', '.join(VIDEO_BACKENDS)}")
+    return raw
 
 
 def hang_grace_s() -> float | None:

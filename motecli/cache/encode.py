@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -91,6 +92,7 @@ class EncodeResult:
     failed_videos: int  # among the videos this run encoded
     seconds: float
     complete: bool
+    backends: Counter = field(default_factory=Counter)  # videos read this run, by backend ("pyav: <why>")
 
 
 def frame_features(visual, frames):
@@ -131,20 +133,36 @@ def encode_frames(
     cache = FrameCache.prepare(Path(out) if out else default_cache_dir(source, manifest), manifest)
     todo = cache.missing_shards([s for s in range(cache.num_shards) if s % world == rank])
     encoded = failed = 0
+    backends: Counter = Counter()
     if todo:
         device = rank_device(device, info.local_rank)
         log.info("%s: encoding %d of %d shards (rank %d of %d)", cache.path, len(todo), cache.num_shards, rank, world)
         visual = load_visual(encoder, device=device)
         for shard in todo:
             rows = _encode_shard(cache, shard, source, visual, num_frames=num_frames, clips=clips, crops=crops,
-                                 batch_size=batch_size, workers=workers, device=device, dim=encoder.dim)
+                                 batch_size=batch_size, workers=workers, device=device, dim=encoder.dim,
+                                 backends=backends)
             cache.write(shard, rows)
             encoded += len(rows.ok)
             failed += int((rows.ok == 0).sum())
+    log_backends(backends, where=str(cache.path))
     complete = not cache.missing_shards()
     if complete:
         cache.remove_stale_temporaries()
-    return EncodeResult(cache, len(todo), encoded, failed, time.perf_counter() - started, complete)
+    return EncodeResult(cache, len(todo), encoded, failed, time.perf_counter() - started, complete, backends)
+
+
+def count_backends(backends: Counter, batch: dict) -> None:
+    """Add a batch's readers to `backends`: "decord", "pyav: <why decord was not used>", ..."""
+    for _, backend, fallback in batch.get("backends", ()):
+        backends[f"{backend}: {fallback}" if fallback else backend] += 1
+
+
+def log_backends(backends: Counter, *, where: str) -> None:
+    fell_back = {k: v for k, v in backends.items() if k.startswith("pyav: ")}
+    if fell_back:
+        log.info("%s: %d videos read with PyAV instead of decord (%s)", where, sum(fell_back.values()),
+                 "; ".join(f"{v} x {k[len('pyav: '):]}" for k, v in sorted(fell_back.items())))
 
 
 def load_visual(encoder: EncoderIdentity, *, device: str):
@@ -162,7 +180,7 @@ def load_visual(encoder: EncoderIdentity, *, device: str):
 
 
 def _encode_shard(cache: FrameCache, shard: int, source: VideoSource, visual, *, num_frames: int, clips: int,
-                  crops: int, batch_size: int, workers: int, device: str, dim: int) -> ShardRows:
+                  crops: int, batch_size: int, workers: int, device: str, dim: int, backends: Counter) -> ShardRows:
     rows = cache.shard_range(shard)
     n, v = len(rows), clips * crops
     features = np.zeros((n, v, num_frames, dim), dtype=np.float16)  # [n, V, T, D]
@@ -171,6 +189,7 @@ def _encode_shard(cache: FrameCache, shard: int, source: VideoSource, visual, *,
     loader = eval_loader(source, list(rows), num_frames=num_frames, clips=clips, crops=crops,
                          batch_size=batch_size, workers=workers)
     for batch in loader:
+        count_backends(backends, batch)
         for index, path, reason in batch["failures"]:
             log.warning("video %d (%s) excluded: %s", index, path, reason)
             errors[index - rows.start] = reason or "unreadable"

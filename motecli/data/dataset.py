@@ -9,10 +9,13 @@ Item contract (what `ClipDataset[i]` returns), a dict:
     index   int, the position in the VideoList
     error   None, or a one-line reason ("file not found", "not decodable: ...")
     path    str, the video file (for failure reports)
+    backend who read the frames: "decord", "pyav", "frames" (a frame folder), "store"
+    fallback None, or why PyAV read a video decord was to read (data/video.py)
 
 `collate_clips(items)` stacks the good items and returns
     dict(frames=Tensor[B, ...] or None if all failed, labels=LongTensor[B],
-         indices=LongTensor[B], failures=list[(index, path, reason)])
+         indices=LongTensor[B], failures=list[(index, path, reason)],
+         backends=list[(index, backend, fallback)] of the good items)
 so a bad video is never a crash and never silently dropped: callers count
 `failures`. Videos shorter than T frames are padded by the sampling formulas
 (repeated indices); only a video with no readable frame is a failure.
@@ -39,7 +42,7 @@ from ..errors import MoteError
 from . import sampling, transforms
 from .layouts import VideoList
 from .store import FrameStore
-from .video import VideoReadError, read_frames
+from .video import VideoReadError, read_video
 
 log = logging.getLogger("mote")
 
@@ -92,20 +95,23 @@ class ClipDataset(Dataset):
             return sampling.train_indices(n, num_frames=self.num_frames, rng=rng)
         return sampling.eval_indices(n, num_frames=self.num_frames, num_clips=self.num_clips)
 
-    def _read(self, index: int, rng: np.random.Generator | None):
+    def _read(self, index: int, rng: np.random.Generator | None) -> tuple[np.ndarray, str, str | None]:
+        """(frames, backend, fallback reason)."""
         pick = partial(self._pick, rng=rng)
         if self.store is not None:
-            return self.store.read(index, pick)[0]
-        return read_frames(str(self.videos.path(index)), pick, timeout_s=self.read_timeout_s)[0]
+            return self.store.read(index, pick)[0], "store", None
+        read = read_video(str(self.videos.path(index)), pick, timeout_s=self.read_timeout_s)
+        return read.frames, read.backend, read.fallback
 
     def __getitem__(self, index: int) -> dict:
         label = self.videos.items[index][1]
         rng = np.random.default_rng([torch.initial_seed(), self.seed, self.epoch, index]) if self.mode == "train" else None
         try:
-            frames = self._read(index, rng)
+            frames, backend, fallback = self._read(index, rng)
         except VideoReadError as err:
             log.debug("video %d (%s) unreadable: %s", index, self.videos.path(index), err.reason)
-            return dict(frames=None, label=label, index=index, error=err.reason, path=str(self.videos.path(index)))
+            return dict(frames=None, label=label, index=index, error=err.reason, path=str(self.videos.path(index)),
+                        backend=None, fallback=None)
         if self.mode == "train":
             clip = transforms.train_transform(
                 frames, rng=rng, flip=self.flip, grayscale=self.grayscale, short_side=TRAIN_SHORT_SIDE
@@ -116,7 +122,8 @@ class ClipDataset(Dataset):
             # [crops, clips*T, 3, S, S] -> [clips, crops, T, 3, S, S] -> [clips*crops, T, 3, S, S]
             views = views.unflatten(1, (self.num_clips, self.num_frames)).transpose(0, 1)
             clip = views.flatten(0, 1).contiguous()
-        return dict(frames=clip, label=label, index=index, error=None, path=str(self.videos.path(index)))
+        return dict(frames=clip, label=label, index=index, error=None, path=str(self.videos.path(index)),
+                    backend=backend, fallback=fallback)
 
 
 def collate_clips(items: list[dict]) -> dict:
@@ -127,4 +134,5 @@ def collate_clips(items: list[dict]) -> dict:
         labels=torch.tensor([it["label"] for it in good], dtype=torch.long),
         indices=torch.tensor([it["index"] for it in good], dtype=torch.long),
         failures=[(it["index"], it["path"], it["error"]) for it in items if it["error"] is not None],
+        backends=[(it["index"], it["backend"], it["fallback"]) for it in good],
     )

@@ -1,4 +1,18 @@
-"""Reading a few frames of a video with decord, guarded against its known failure modes.
+"""Reading a few frames of a video with decord, guarded against its known failure modes,
+with PyAV where decord fails or is known to return wrong frames.
+
+Backends (`$MOTE_VIDEO_BACKEND`, default `auto`): `auto` reads with decord, except
+where decord is known wrong, and falls back to PyAV for a video decord cannot read;
+`decord` and `pyav` use one backend only. Every read says which backend read it
+(`VideoFrames.backend`) and why PyAV was used (`VideoFrames.fallback`):
+- MPEG-4 part 2 in AVI with B-frames (the xvid/DivX files of UCF-101 and HMDB-51):
+  decord returns frames from the wrong positions (decord #195); PyAV reads them.
+- Rotation metadata of 90/270 degrees (phone videos): decord's batch read fails
+  (its rotated frame has the wrong size); PyAV reads and rotates them upright.
+- Any other decord failure (not decodable, unreadable batch): PyAV tries the video.
+PyAV decodes in order from the start, so a PyAV read costs a decode of the video up
+to its last chosen frame. A folder of frame images (`img_00001.jpg`, ...) is read
+as a video whose frames are the images in name order (backend `frames`).
 
 - `import torch` must precede `import decord` (the other order freezes DataLoader
   workers, decord #251), so this module imports both, in that order, lazily.
@@ -35,13 +49,14 @@ import sys
 import threading
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
 
 from ..errors import MoteError
-from ..env import hang_grace_s, hung_videos_file
+from ..env import hang_grace_s, hung_videos_file, video_backend
 
 log = logging.getLogger("mote")
 
@@ -259,6 +274,21 @@ def import_decord():
     return decord
 
 
+@dataclass
+class VideoFrames:
+    """What a read returns: frames uint8 [*indices.shape, H, W, 3] at native size, the
+    indices read, the frame count they were drawn from, and who read them."""
+
+    frames: np.ndarray
+    indices: np.ndarray
+    num_frames: int
+    backend: str  # "decord", "pyav" or "frames"
+    fallback: str | None = None  # why PyAV read a video `auto` would give to decord
+
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp")
+
+
 def _open(path: str):
     decord = import_decord()
     if not os.path.exists(path):
@@ -271,46 +301,184 @@ def _open(path: str):
         raise VideoReadError(f"not decodable: {' '.join(str(err).split())[:160]}") from None
 
 
-def read_frames(
+def _one_line(err: Exception) -> str:
+    return " ".join(str(err).split())[:160]
+
+
+def _read_decord(path: str, pick: Callable[[int], np.ndarray]) -> VideoFrames:
+    vr = _open(path)
+    n = len(vr)
+    if n < 1:
+        raise VideoReadError("no frames")
+    for attempt in range(SHRINK_RETRIES + 1):
+        idx = np.asarray(pick(n), dtype=np.int64)
+        flat = np.clip(idx.reshape(-1), 0, n - 1)
+        try:
+            frames = vr.get_batch(flat.tolist()).asnumpy()
+            vr.seek(0)
+            return VideoFrames(frames.reshape(*idx.shape, *frames.shape[1:]), flat.reshape(idx.shape), n, "decord")
+        except VideoReadError:
+            raise
+        except Exception as err:
+            last = _one_line(err)
+            log.debug("get_batch failed on %s with n=%d (attempt %d): %s", path, n, attempt, last)
+            if n == 1:
+                break
+            n = max(1, int(n * SHRINK_FACTOR))
+    raise VideoReadError(f"frames unreadable: {last}")
+
+
+def _upright(image: np.ndarray, rotation: float) -> np.ndarray:
+    """Apply a display rotation (degrees counter-clockwise, PyAV's `frame.rotation`)."""
+    k = int(round(rotation / 90.0)) % 4
+    return np.ascontiguousarray(np.rot90(image, k)) if k else image
+
+
+def _pyav_count(path: str) -> int:
+    """Frames of the first video stream: the container's count, else its packets."""
+    import av
+
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        if stream.frames > 0:
+            return int(stream.frames)
+        return sum(1 for packet in container.demux(stream) if packet.size > 0)
+
+
+def _pyav_decode(path: str, wanted: set[int]) -> tuple[dict[int, np.ndarray], int]:
+    """Decode in order up to the largest wanted index: {index: upright rgb frame}, and how
+    many frames were decoded (all of them when the video is shorter than asked)."""
+    import av
+
+    out: dict[int, np.ndarray] = {}
+    last = max(wanted)
+    decoded = 0
+    with av.open(path) as container:
+        stream = container.streams.video[0]
+        stream.thread_type = "AUTO"
+        for i, frame in enumerate(container.decode(stream)):
+            decoded = i + 1
+            if i in wanted:
+                out[i] = _upright(frame.to_ndarray(format="rgb24"), getattr(frame, "rotation", 0) or 0)
+            if i >= last:
+                break
+    return out, decoded
+
+
+def _read_pyav(path: str, pick: Callable[[int], np.ndarray]) -> VideoFrames:
+    """Sequential decode: exact frames whatever the codec, rotation applied."""
+    if not os.path.exists(path):
+        raise VideoReadError("file not found")
+    try:
+        n = _pyav_count(path)
+        if n < 1:
+            raise VideoReadError("no frames")
+        for _ in range(2):  # once more if the container over-reported the frame count
+            idx = np.clip(np.asarray(pick(n), dtype=np.int64), 0, n - 1)
+            got, decoded = _pyav_decode(path, set(idx.reshape(-1).tolist()))
+            if len(got) == len(set(idx.reshape(-1).tolist())):
+                frames = np.stack([got[i] for i in idx.reshape(-1).tolist()])
+                return VideoFrames(frames.reshape(*idx.shape, *frames.shape[1:]), idx, n, "pyav")
+            if decoded < 1:
+                raise VideoReadError("no frames")
+            n = decoded
+    except VideoReadError:
+        raise
+    except Exception as err:  # av.FFmpegError and friends: one line, never a traceback
+        raise VideoReadError(f"not decodable by PyAV: {_one_line(err)}") from None
+    raise VideoReadError("frames unreadable by PyAV")
+
+
+def _read_frame_folder(path: str, pick: Callable[[int], np.ndarray]) -> VideoFrames:
+    """A folder of frame images, read in name order (the release's frame-folder lists)."""
+    from PIL import Image
+
+    names = sorted(n for n in os.listdir(path) if n.lower().endswith(IMAGE_EXTENSIONS))
+    if not names:
+        raise VideoReadError("frame folder without images")
+    idx = np.clip(np.asarray(pick(len(names)), dtype=np.int64), 0, len(names) - 1)
+    try:
+        frames = np.stack([np.asarray(Image.open(os.path.join(path, names[i])).convert("RGB"))
+                           for i in idx.reshape(-1).tolist()])
+    except (OSError, ValueError) as err:
+        raise VideoReadError(f"frame image unreadable: {_one_line(err)}") from None
+    return VideoFrames(frames.reshape(*idx.shape, *frames.shape[1:]), idx, len(names), "frames")
+
+
+def decord_known_wrong(path: str) -> str | None:
+    """Why decord must not read this video, or None: MPEG-4 part 2 with B-frames in AVI
+    (decord #195, frames from wrong positions). A header probe, no decoding."""
+    if not path.lower().endswith(".avi"):
+        return None
+    try:
+        import av
+
+        with av.open(path) as container:
+            stream = container.streams.video[0]
+            if stream.codec_context.has_b_frames:
+                return f"{stream.codec_context.name} with B-frames in AVI (decord #195)"
+    except Exception:  # not readable by PyAV either: let decord try and report
+        return None
+    return None
+
+
+def _read_auto(path: str, pick: Callable[[int], np.ndarray]) -> VideoFrames:
+    reason = decord_known_wrong(path)
+    if reason is None:
+        try:
+            return _read_decord(path, pick)
+        except VideoReadError as err:
+            if err.reason in ("file not found", "empty file (0 bytes)"):
+                raise
+            reason = f"decord: {err.reason}"
+    try:
+        read = _read_pyav(path, pick)
+    except VideoReadError as err:
+        raise VideoReadError(f"{reason}; PyAV: {err.reason}") from None
+    read.fallback = reason
+    log.debug("%s read with PyAV (%s)", path, reason)
+    return read
+
+
+_READERS = {"auto": _read_auto, "decord": _read_decord, "pyav": _read_pyav}
+
+
+def read_video(
     path: str,
     pick: Callable[[int], np.ndarray],
     *,
     timeout_s: float | None = 30.0,
-) -> tuple[np.ndarray, np.ndarray, int]:
+    backend: str | None = None,
+) -> VideoFrames:
     """Decode the frames that `pick(n)` chooses for a video of n frames.
 
-    `pick` maps a frame count to an int array of indices of any shape; the
-    result is uint8 [*indices.shape, H, W, 3] at the native resolution, the
-    indices actually read, and the frame count they were drawn from.
+    `pick` maps a frame count to an int array of indices of any shape. `backend`
+    (default `$MOTE_VIDEO_BACKEND`, else auto) is described in the module notes.
     Raises VideoReadError (never anything else) for any unusable video, including
     one listed in the hung-videos registry. A read running `$MOTE_HANG_GRACE_S`
     beyond `timeout_s` ends the process (see the module notes); `timeout_s=None`
     disables both limits.
     """
     _check_not_hung(path)
+    backend = backend or video_backend()
+    if backend not in _READERS:
+        raise MoteError(f"video backend {backend!r}: expected one of {', '.join(_READERS)}")
     # The first import takes seconds (more on a cold disk); it must not count against a
     # limit whose overrun registers the video as hung.
     import_decord()
     grace = hang_grace_s() if timeout_s else None
     with hang_guard(path, None if grace is None else timeout_s + grace), time_limit(timeout_s):
-        vr = _open(path)
-        n = len(vr)
-        if n < 1:
-            raise VideoReadError("no frames")
-        for attempt in range(SHRINK_RETRIES + 1):
-            idx = np.asarray(pick(n), dtype=np.int64)
-            flat = np.clip(idx.reshape(-1), 0, n - 1)
-            try:
-                frames = vr.get_batch(flat.tolist()).asnumpy()
-                vr.seek(0)
-                return frames.reshape(*idx.shape, *frames.shape[1:]), flat.reshape(idx.shape), n
-            except VideoReadError:
-                raise
-            except Exception as err:
-                last = " ".join(str(err).split())[:160]
-                log.debug("get_batch failed on %s with n=%d (attempt %d): %s", path, n, attempt, last)
-                if n == 1:
-                    break
-                n = max(1, int(n * SHRINK_FACTOR))
-        raise VideoReadError(f"frames unreadable: {last}")
+        if os.path.isdir(path):
+            return _read_frame_folder(path, pick)
+        return _READERS[backend](path, pick)
 
+
+def read_frames(
+    path: str,
+    pick: Callable[[int], np.ndarray],
+    *,
+    timeout_s: float | None = 30.0,
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """`read_video` as a tuple: (frames, indices read, frame count drawn from)."""
+    read = read_video(path, pick, timeout_s=timeout_s)
+    return read.frames, read.indices, read.num_frames

@@ -17,7 +17,11 @@ from pathlib import Path
 
 import torch
 
-from ..cache.encode import DEFAULT_SHARD_SIZE, encode_frames, encoder_identity, frame_features, load_visual
+from collections import Counter
+
+from ..cache.encode import (
+    DEFAULT_SHARD_SIZE, count_backends, encode_frames, encoder_identity, frame_features, load_visual, log_backends,
+)
 from ..cache.source import VideoSource, eval_loader
 from ..errors import MoteError
 from ..checkpoints.merged import load_head, read_merged_metadata
@@ -94,8 +98,9 @@ def evaluate_split(source: VideoSource, settings: EvalSettings) -> list[dict]:
     score = dict(test_text=test_text, modulation=modulation, accumulators=accs)
 
     cache_info = None
+    backends: Counter = Counter()
     if settings.from_videos:
-        failures = _score_from_videos(source, settings, head, score)
+        failures = _score_from_videos(source, settings, head, score, backends)
     else:
         enc = encode_frames(
             source, checkpoint=settings.checkpoint, num_frames=settings.num_frames, clips=settings.clips,
@@ -103,6 +108,7 @@ def evaluate_split(source: VideoSource, settings: EvalSettings) -> list[dict]:
             batch_size=settings.batch_size, workers=settings.workers, device=settings.device,
             patch_alpha=settings.patch_alpha, original=settings.original, rank=0, world=1,
         )
+        backends = enc.backends
         cache = enc.cache
         if not enc.complete:  # encode_frames has just validated every shard
             cache.require_complete()  # raises, naming how many are missing
@@ -118,7 +124,8 @@ def evaluate_split(source: VideoSource, settings: EvalSettings) -> list[dict]:
         result = acc.result()
         result.update(
             split=source.split, source=source.videos.source, list_fingerprint=source.videos.fingerprint(),
-            listed_videos=len(source.videos), excluded=len(failures),
+            listed_videos=len(source.videos), video_list=source.videos.list_identity(),
+            video_backends=dict(backends), excluded=len(failures),
             excluded_videos=[dict(index=i, path=p, reason=r) for i, p, r in failures],
             tfm_scale=scale, text_weights_id=text_id, frame_cache=cache_info, seconds=seconds,
         )
@@ -127,18 +134,21 @@ def evaluate_split(source: VideoSource, settings: EvalSettings) -> list[dict]:
     return out
 
 
-def _score_from_videos(source: VideoSource, settings: EvalSettings, head, score: dict) -> list[tuple[int, str, str]]:
+def _score_from_videos(source: VideoSource, settings: EvalSettings, head, score: dict,
+                       backends: Counter) -> list[tuple[int, str, str]]:
     encoder = encoder_identity(settings.checkpoint, patch_alpha=settings.patch_alpha, original=settings.original)
     visual = load_visual(encoder, device=settings.device)
     loader = eval_loader(source, list(range(len(source.videos))), num_frames=settings.num_frames, clips=settings.clips,
                          crops=settings.crops, batch_size=settings.batch_size, workers=settings.workers)
     failures = []
     for batch in loader:
+        count_backends(backends, batch)
         failures += [(i, os.path.relpath(p, source.videos.root), r) for i, p, r in batch["failures"]]
         if batch["frames"] is None:
             continue
         feats = frame_features(visual, batch["frames"].to(settings.device)).cpu()
         score_chunk(head, feats, batch["labels"].numpy(), batch["indices"].numpy(), **score)
+    log_backends(backends, where=source.name)
     return failures
 
 
