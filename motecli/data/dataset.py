@@ -134,5 +134,5 @@ def collate_clips(items: list[dict]) -> dict:
         labels=torch.tensor([it["label"] for it in good], dtype=torch.long),
         indices=torch.tensor([it["index"] for it in good], dtype=torch.long),
         failures=[(it["index"], it["path"], it["error"]) for it in items if it["error"] is not None],
-        backends=[(it["index"], it["backend"], it["fallback"]) for it in good],
+        backends=[(it["index"], it.get("backend"), it.get("fallback")) for it in good],
     )
