@@ -188,8 +188,14 @@ def test_k600_release_list_labels_are_checked(tmp_path):
 
 def test_k600_shipped_splits(tmp_path):
     splits = [k600_zeroshot_classes(s) for s in (1, 2, 3)]
-    assert [len(s) for s in splits] == [160, 160, 160]
+    assert [len(set(s)) for s in splits] == [160, 160, 160]
     assert all(s == sorted(s) for s in splits)  # the release's ids follow the alphabetical order
+    # Ids the release's split-1 list gives its class folders (k160_test_split1_excerpt.txt) ...
+    folders = {rel.split("/")[0]: y for rel, y in read_list_file(REAL / "kinetics" / "k160_test_split1_excerpt.txt")}
+    assert {splits[0][y].replace(" ", "_"): y for y in folders.values()} == folders
+    # ... and facts of ViFi-CLIP's split 2 and 3 files.
+    assert (splits[1][2], splits[1][159], splits[2][1], splits[2][159]) == (
+        "assembling bicycle", "winking", "alligator wrestling", "wood burning (art)")
     cfg = tmp_path / "d.toml"
     cfg.write_text(f'[k600]\nlayout = "k600_zeroshot"\nroot = "{tmp_path}"\n'
                    f'csv = "{REAL / "kinetics" / "kinetics-600_val_excerpt.csv"}"\n')

@@ -109,6 +109,25 @@ def test_predict_ranks_the_trained_class_first(trained, tmp_path, monkeypatch):
     assert report["modulation"] is True and report["views"] == 3
 
 
+def _probabilities(merged, video, classes, *flags):
+    result = CliRunner().invoke(app, ["predict", str(video), "--classes", classes, "--checkpoint", str(merged),
+                                      "--json", "--top-k", "9", *flags])
+    assert result.exit_code == 0, result.output
+    return {t["name"]: t["probability"] for t in json.loads(result.stdout)["videos"][0]["top"]}
+
+
+def test_predict_modulates_as_eval(trained, tmp_path, monkeypatch):
+    """Modulation scales the temporal head by how close the classes are to the fine-tuning
+    ones: the trained classes leave alpha ~ 1, new classes change the probabilities."""
+    merged, cache = trained
+    monkeypatch.setenv("MOTE_CACHE", str(cache))
+    video = _write_video(tmp_path / "v.mp4", COLOURS["red paint"], seed=5)
+    trained_on, unseen = ",".join(NAMES), "orange fruit,purple flower,yellow sun"
+    a, b = _probabilities(merged, video, trained_on), _probabilities(merged, video, trained_on, "--no-modulation")
+    c, d = _probabilities(merged, video, unseen), _probabilities(merged, video, unseen, "--no-modulation")
+    assert max(abs(a[n] - b[n]) for n in a) < 1e-5 < 1e-4 < max(abs(c[n] - d[n]) for n in c)
+
+
 def test_predict_table_and_class_sources(trained, tmp_path, monkeypatch):
     merged, cache = trained
     monkeypatch.setenv("MOTE_CACHE", str(cache))
