@@ -355,7 +355,7 @@ def _pyav_decode(path: str, wanted: set[int]) -> tuple[dict[int, np.ndarray], in
     decoded = 0
     with av.open(path) as container:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = 1  # one thread, as decord's reader: DataLoader workers are the parallelism
         for i, frame in enumerate(container.decode(stream)):
             decoded = i + 1
             if i in wanted:
