@@ -92,6 +92,8 @@ def encode_frames_cmd(
         f"excluded), {result.seconds:.1f} s; cache {'complete' if result.complete else 'incomplete (other ranks)'}"
         f", {result.cache.count} videos, {clips}x{crops} views"
     )
+    if result.backends:
+        console.print("read by: " + ", ".join(f"{k} x{v}" for k, v in sorted(result.backends.items())))
 
 
 @app.command("eval")
