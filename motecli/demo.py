@@ -35,7 +35,7 @@ class DemoRow:
     videos: int
     excluded: int
     top1: float
-    top5: float
+    top5: float | None  # None with 5 classes or fewer
     results_file: Path
 
 

@@ -30,7 +30,7 @@ def demo(
         table.add_column(col, justify="right")
     for row in report.rows:
         table.add_row(row.protocol, "on" if row.modulation else "off", str(row.videos), str(row.excluded),
-                      f"{100 * row.top1:.1f}", f"{100 * row.top5:.1f}")
+                      f"{100 * row.top1:.1f}", "-" if row.top5 is None else f"{100 * row.top5:.1f}")  # 5 classes or fewer
     console.print(table)
     for name, path in report.artefacts.items():
         console.print(f"{name:42s} {path}")

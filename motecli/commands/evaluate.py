@@ -58,6 +58,18 @@ def _scales(values: List[str]) -> tuple[float, ...]:
     return tuple(out)
 
 
+def _ks(values: List[str]) -> tuple[int, ...]:
+    from ..errors import MoteError
+
+    out = []
+    for value in values or [str(TFM_K)]:
+        for part in value.split(","):
+            if not part.strip().isdigit() or int(part) < 1:
+                raise MoteError(f"--tfm-k {part!r}: expected a positive whole number such as 5")
+            out.append(int(part))
+    return tuple(out)
+
+
 @app.command("encode-frames")
 def encode_frames_cmd(
     dataset: Optional[str] = _dataset,
@@ -101,12 +113,17 @@ def eval_cmd(
     dataset: Optional[str] = _dataset,
     split: str = typer.Option("1", "--split", help="1, 2, 3 or all (mean ± std over the splits)."),
     list_file: Optional[Path] = _list, labels: Optional[Path] = _labels, root: Optional[Path] = _root,
-    config: Optional[Path] = _config, store: Optional[Path] = _store, checkpoint: Optional[Path] = _checkpoint,
+    config: Optional[Path] = _config, store: Optional[Path] = _store,
+    checkpoint: List[str] = typer.Option(
+        [], "--checkpoint", "-c",
+        help="Merged model(s) from `mote merge`: repeat, or a quoted glob ('runs/*/merged.safetensors'); "
+             "default $MOTE_CHECKPOINT, else cache/checkpoints/merged.safetensors.",
+    ),
     frames: Optional[int] = _frames, clips: Optional[int] = _clips, crops: Optional[int] = _crops,
     views: Optional[str] = _views, protocol: str = _protocol,
     modulation: bool = typer.Option(True, "--modulation/--no-modulation", help="Temporal feature modulation (on, as the release)."),
     tfm_scale: List[str] = typer.Option([], "--tfm-scale", help=f"Modulation scale lambda (default {TFM_SCALE}); repeat or comma list to sweep."),
-    tfm_k: int = typer.Option(TFM_K, "--tfm-k", help="Modulation neighbours k."),
+    tfm_k: List[str] = typer.Option([], "--tfm-k", help=f"Modulation neighbours k (default {TFM_K}); repeat or comma list to sweep."),
     half_classes: bool = typer.Option(False, "--half-classes", help="Also 10 seeded halves of the classes (numpy seeds 0..9)."),
     patch_alpha: Optional[float] = _patch, original: Optional[str] = _original,
     templates: Optional[Path] = typer.Option(None, "--templates", help="Prompt templates file (default: the 28)."),
@@ -118,19 +135,23 @@ def eval_cmd(
     ),
     shard_size: int = _shard, batch_size: int = _batch, workers: int = _workers, device: str = _device,
 ) -> None:
-    """Top-1 / top-5 from the frame and text caches (computing what is missing once)."""
+    """Top-1 / top-5 from the frame and text caches (computing what is missing once); several
+    checkpoints in one call, one results file each, then HM_ZS / trade-off per checkpoint."""
     from rich.console import Console
 
+    from ..env import default_checkpoint
+    from ..eval.batch import evaluate_checkpoints, expand_checkpoints
     from ..eval.protocols import resolve_views
-    from ..eval.report import results_table
-    from ..eval.runner import EvalSettings, run_eval, split_sources
+    from ..eval.report import results_table, summary_table
+    from ..eval.runner import EvalSettings, split_sources
     from ..text.labels import read_templates_file
 
-    checkpoint = _checkpoint_path(checkpoint)
+    checkpoints = expand_checkpoints(checkpoint, default=default_checkpoint())
     clips, crops = resolve_views(protocol=protocol, views=views, clips=clips, crops=crops)
+    ks = _ks(tfm_k)
     settings = EvalSettings(
-        checkpoint=checkpoint, protocol=protocol, clips=clips, crops=crops, num_frames=_num_frames(checkpoint, frames),
-        modulation=modulation, scales=_scales(tfm_scale), k=tfm_k, templates=read_templates_file(templates),
+        checkpoint=checkpoints[0], protocol=protocol, clips=clips, crops=crops, num_frames=0,  # T: per checkpoint
+        modulation=modulation, scales=_scales(tfm_scale), k=ks[0], ks=ks, templates=read_templates_file(templates),
         half_classes=half_classes, patch_alpha=patch_alpha, original=original, text_pretrained=text_pretrained,
         from_videos=from_videos, batch_size=batch_size, workers=workers, device=device, shard_size=shard_size,
     )
@@ -140,16 +161,27 @@ def eval_cmd(
         from ..eval.plots import _pyplot
 
         _pyplot()  # fail before the evaluation, not after it
-    results, path, summary = run_eval(sources=sources, settings=settings, out_dir=results_dir, split_spec=split)
     console = Console(soft_wrap=True)
-    console.print(results_table(results, summary))
-    console.print(str(path))
-    if plot:
-        from ..eval.plots import plot_per_class, plot_trade_off
 
-        console.print(str(plot_per_class(results, path.with_suffix(".per-class.png"))))
-        trade_off = plot_trade_off(results_dir, Path(results_dir) / "trade-off.png")
-        console.print(str(trade_off) if trade_off else "trade-off plot: needs close-set and zero-shot results of one checkpoint")
+    def show(done) -> None:
+        console.print(results_table(done.results))
+        console.print(str(done.path))
+        if plot:
+            from ..eval.plots import plot_per_class
+
+            console.print(str(plot_per_class(done.results, done.path.with_suffix(".per-class.png"))))
+
+    _, rows = evaluate_checkpoints(checkpoints=checkpoints, settings=settings, frames=frames, sources=sources,
+                                   out_dir=results_dir, split_spec=split, on_result=show)
+    console.print(summary_table(rows, title=f"{results_dir}: the evaluated checkpoints across the folder's results files"))
+    for row in rows:
+        if row.hm_zs is not None:
+            console.print(f"HM_ZS of {row.checkpoint} ({row.modulation}) from: {', '.join(row.files)}")
+    if plot:
+        from ..eval.plots import plot_results
+
+        for png in plot_results(results_dir, Path(results_dir)):
+            console.print(str(png))
 
 
 @app.command("few-shot-lists")

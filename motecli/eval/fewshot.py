@@ -125,7 +125,7 @@ def few_shot_head(*, train, test, checkpoint: Path, num_frames: int, epochs: int
     meta = read_merged_metadata(checkpoint)
     settings = EvalSettings(checkpoint=checkpoint, protocol="close-set", clips=1, crops=1, num_frames=num_frames,
                             modulation=False, scales=(), k=0, templates=templates, device=device)
-    text, _ = class_text_embeddings(meta, train.videos.class_names, settings)
+    text, _, _ = class_text_embeddings(meta, train.videos.class_names, settings)
     distinct, rows = unique_source(train)
     caches = {}
     for name, source in (("train", distinct), ("test", test)):

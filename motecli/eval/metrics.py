@@ -7,25 +7,24 @@ import numpy as np
 import torch
 
 from ..model.scoring import fuse_views
-
-TOP_K = 5
+from .protocols import TOP_K, half_class_accuracy
 
 
 class Accumulator:
     """Top-1/top-5, per-class accuracy, per-video predictions and half-class figures.
 
-    Half-class figure for subset S (sorted class indices): the videos whose label is
-    in S, classified among the classes of S only (softmax over S per view, fused).
+    Half-classes follow the release (`protocols.half_class_accuracy`): they need every
+    video's view-averaged cosine similarities [N, C], kept only when `half_seeds` is set.
+    Top-5 is None when there are 5 classes or fewer (it would always be 1).
     """
 
-    def __init__(self, *, class_names: list[str], half_subsets: list[np.ndarray] | None = None):
+    def __init__(self, *, class_names: list[str], half_seeds: tuple[int, ...] = ()):
         self.class_names = class_names
-        self.half_subsets = half_subsets or []
+        self.half_seeds = tuple(half_seeds)
         self.labels: list[np.ndarray] = []
         self.indices: list[np.ndarray] = []
         self.top5: list[np.ndarray] = []
-        self.half_correct = np.zeros(len(self.half_subsets), dtype=np.int64)
-        self.half_total = np.zeros(len(self.half_subsets), dtype=np.int64)
+        self.view_mean_cosine: list[np.ndarray] = []
 
     def update(self, similarities: torch.Tensor, labels: np.ndarray, indices: np.ndarray) -> None:
         """similarities [B, V, C] (cosine, per view); labels, indices [B]."""
@@ -34,14 +33,8 @@ class Accumulator:
         self.top5.append(probs.topk(k, dim=-1).indices.numpy())
         self.labels.append(np.asarray(labels, dtype=np.int64))
         self.indices.append(np.asarray(indices, dtype=np.int64))
-        for h, subset in enumerate(self.half_subsets):
-            keep = np.isin(labels, subset)
-            if not keep.any():
-                continue
-            sub = fuse_views(similarities[torch.from_numpy(keep)][:, :, torch.from_numpy(subset)])  # [b, V, |S|] -> [b, |S|]
-            pred = subset[sub.argmax(dim=-1).numpy()]
-            self.half_correct[h] += int((pred == np.asarray(labels)[keep]).sum())
-            self.half_total[h] += int(keep.sum())
+        if self.half_seeds:
+            self.view_mean_cosine.append(similarities.float().mean(dim=1).numpy())  # [B, V, C] -> [B, C]
 
     def result(self) -> dict:
         labels = np.concatenate(self.labels) if self.labels else np.zeros(0, np.int64)
@@ -58,13 +51,12 @@ class Accumulator:
         out = dict(
             videos=int(len(labels)),
             top1=float(correct1.mean()) if len(labels) else float("nan"),
-            top5=float(correct5.mean()) if len(labels) else float("nan"),
+            top5=(float(correct5.mean()) if len(labels) else float("nan")) if len(self.class_names) > TOP_K else None,
             mean_class_top1=float(np.mean([v["top1"] for v in per_class.values()])) if per_class else float("nan"),
             per_class=per_class,
             predictions=dict(index=indices.tolist(), label=labels.tolist(), top5=top5.tolist()),
         )
-        if self.half_subsets:
-            accs = (self.half_correct / np.maximum(self.half_total, 1)).tolist()
-            out["half_classes"] = dict(top1=accs, mean=float(np.mean(accs)), std=float(np.std(accs)),
-                                       videos=self.half_total.tolist())
+        if self.half_seeds:
+            sims = np.concatenate(self.view_mean_cosine) if self.view_mean_cosine else np.zeros((0, len(self.class_names)))
+            out["half_classes"] = half_class_accuracy(sims, labels, num_classes=len(self.class_names), seeds=self.half_seeds)
         return out

@@ -1,18 +1,24 @@
-"""Pictures of evaluation results: per-class accuracy, and the zero-shot vs
-close-set trade-off of every checkpoint in a results folder.
+"""Pictures of evaluation results: per-class accuracy of one file; across a results
+folder the zero-shot vs close-set trade-off (the paper's Figure 1: the user's
+checkpoints, each joined across its modulation settings, beside the published results
+of MoTE and its peers) and a per-dataset bar chart.
 
-matplotlib is optional (`pip install 'motecli[plot]'`); it is imported only here.
+The data of each picture is built first (`trade_off_series`, `dataset_bars`) from the
+rows of `results.build_rows`, then drawn. matplotlib is optional
+(`pip install 'motecli[plot]'`); it is imported only here.
 """
 
 from __future__ import annotations
 
-import json
-import math
 from pathlib import Path
 
 from ..atomic import atomic_path
 from ..errors import MoteError
-from .protocols import harmonic_mean
+from .published import load_published
+from .results import ROLE_TITLES, ZS_ROLES, Row, build_rows, cell_text, harmonic_mean, read_results_dir
+
+BACKBONE_MARKERS = {"ViT-B/16": "o", "ViT-L/14": "^"}
+Y_AXES = ("hm_zs", "ucf", "hmdb", "k600")
 
 
 def _pyplot():
@@ -33,7 +39,7 @@ def _save(fig, path: Path) -> Path:
 
 
 def plot_per_class(results: dict, path: str | Path) -> Path:
-    """Horizontal bars of per-class top-1 (first split, first modulation scale)."""
+    """Horizontal bars of per-class top-1 (first split, first modulation setting)."""
     plt = _pyplot()
     split = results["runs"][0]["splits"][0]
     per_class = sorted(split["per_class"].items(), key=lambda kv: kv[1]["top1"])
@@ -51,55 +57,144 @@ def plot_per_class(results: dict, path: str | Path) -> Path:
         plt.close(fig)
 
 
-def trade_off_points(results_dir: str | Path) -> list[dict]:
-    """One point per (checkpoint, modulation): close-set top-1 (mean over close-set
-    results) against zero-shot top-1 (harmonic mean over zero-shot datasets, as
-    HM_ZS). Checkpoints lacking either kind of result are left out."""
-    groups: dict[tuple[str, bool], dict[str, dict[str, float]]] = {}
-    for file in sorted(Path(results_dir).glob("*.json")):
-        try:
-            results = json.loads(file.read_text())
-        except (OSError, ValueError):
-            continue
-        if results.get("format") != "mote-eval" or results["settings"].get("from_videos"):
-            continue
-        settings = results["settings"]
-        key = (results["checkpoint"]["path"], bool(settings["modulation"]))
-        kind = "close" if settings["protocol"] == "close-set" else "zero"
-        groups.setdefault(key, {"close": {}, "zero": {}})[kind][results["name"]] = results["runs"][0]["top1_mean"]
-    points = []
-    for (checkpoint, modulation), kinds in groups.items():
-        close = [v for v in kinds["close"].values() if not math.isnan(v)]
-        zero = [v for v in kinds["zero"].values() if not math.isnan(v)]
-        if close and zero:
-            points.append(dict(checkpoint=checkpoint, modulation=modulation, close_set=sum(close) / len(close),
-                               zero_shot=harmonic_mean(zero), datasets=sorted(kinds["close"]) + sorted(kinds["zero"])))
-    return points
+# ---------------------------------------------------------------------------- trade-off
 
 
-def plot_trade_off(results_dir: str | Path, path: str | Path) -> Path | None:
-    """Scatter of `trade_off_points`; None when no checkpoint has both kinds of result."""
-    points = trade_off_points(results_dir)
-    if not points:
+def close_set_point(row: Row) -> tuple[float | None, str]:
+    """x of a row: K400 close-set (4x3 when present, else 1x1), or its only other close-set column."""
+    k400, views = row.k400
+    if k400 is not None:
+        return k400, f"K400 {views}"
+    others = [c for c, cell in row.cells.items() if not cell.zero_shot]
+    return (row.value(others[0]), others[0]) if len(others) == 1 else (None, "")
+
+
+def zero_shot_point(row: Row, y: str) -> tuple[float | None, str]:
+    """y of a row: HM_ZS (or, lacking UCF/HMDB/K600, the harmonic mean of its zero-shot
+    columns, named), or one dataset's zero-shot top-1."""
+    if y != "hm_zs":
+        return row.value(y), ROLE_TITLES[y]
+    if row.hm_zs is not None:
+        return row.hm_zs, "HM_ZS"
+    columns = sorted(c for c, cell in row.cells.items() if cell.zero_shot)
+    if not columns:
+        return None, ""
+    return harmonic_mean([row.value(c) for c in columns]), "HM of " + ", ".join(ROLE_TITLES.get(c, c) for c in columns)
+
+
+def trade_off_series(rows: list[Row], *, y: str = "hm_zs", peers: bool = True) -> dict:
+    """What the trade-off plot draws, in percent: one line per checkpoint (and variant)
+    through its modulation settings, and the published points that have both coordinates."""
+    lines: dict[tuple, dict] = {}
+    for row in rows:
+        x, x_what = close_set_point(row)
+        value, y_what = zero_shot_point(row, y)
+        if x is None or value is None:
+            continue
+        key = (row.checkpoint, row.variant, row.zs_views)
+        line = lines.setdefault(key, dict(label=f"{row.name} [{row.checkpoint}] {row.variant_label}", points=[]))
+        line["points"].append(dict(modulation=row.modulation, x=100 * x, y=100 * value, x_what=x_what, y_what=y_what))
+    published, left_out = [], []
+    for p in load_published() if peers else []:
+        value = p.hm_zs if y == "hm_zs" else p.zero_shot.get(y)
+        if p.k400 is None or value is None:
+            left_out.append(p.label)
+            continue
+        published.append(dict(label=p.label, backbone=p.backbone, x=100 * p.k400, y=100 * value,
+                              k400_views=p.k400_views, same_protocol=p.same_protocol))
+    return dict(y=y, lines=list(lines.values()), published=published, published_left_out=left_out)
+
+
+def draw_trade_off(ax, series: dict) -> None:
+    for i, line in enumerate(series["lines"]):
+        color = f"C{i % 10}"
+        xs, ys = [p["x"] for p in line["points"]], [p["y"] for p in line["points"]]
+        ax.plot(xs, ys, color=color, linewidth=1, zorder=2)
+        # Hollow where modulation is off, so a point hidden under its twin still shows.
+        face = [color if p["modulation"] != "off" else "none" for p in line["points"]]
+        ax.scatter(xs, ys, s=70, facecolors=face, edgecolors=color, linewidths=1.5, label=line["label"], zorder=3)
+        for p in line["points"]:
+            ax.annotate(p["modulation"], (p["x"], p["y"]), textcoords="offset points", xytext=(5, -10), fontsize=7)
+    for p in series["published"]:
+        marker = BACKBONE_MARKERS.get(p["backbone"], "s")
+        ax.scatter([p["x"]], [p["y"]], marker=marker, s=45, color="0.45" if p["same_protocol"] else "none",
+                   edgecolors="0.3", zorder=1)
+        ax.annotate(p["label"] + ("" if p["same_protocol"] else " *"), (p["x"], p["y"]), textcoords="offset points",
+                    xytext=(4, 4), fontsize=7, color="0.3")
+    ax.set_xlabel("close-set top-1 (%): Kinetics-400 (4x3 views when given, else 1x1)")
+    y = series["y"]
+    ax.set_ylabel("zero-shot top-1 (%): " + ("HM_ZS, harmonic mean of UCF, HMDB, K600" if y == "hm_zs" else ROLE_TITLES[y]))
+    ax.set_title("zero-shot vs close-set trade-off (grey: published; * another zero-shot protocol)", fontsize=9)
+    ax.grid(alpha=0.3)
+    if series["lines"]:
+        ax.legend(loc="lower left", fontsize="small")
+
+
+def plot_trade_off(results_dir: str | Path, path: str | Path, *, y: str = "hm_zs", peers: bool = True) -> Path | None:
+    """The trade-off plot of a results folder; None when no checkpoint has both a close-set
+    and a zero-shot figure (the published points alone are not worth a file)."""
+    runs, _ = read_results_dir(results_dir)
+    series = trade_off_series(build_rows(runs), y=y, peers=peers)
+    if not series["lines"]:
         return None
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6, 5))
-    for i, p in enumerate(points):
-        label = (f"{Path(p['checkpoint']).stem}: close {100 * p['close_set']:.1f}, zero-shot {100 * p['zero_shot']:.1f}"
-                 f"{'' if p['modulation'] else ' (no modulation)'}")
-        # Hollow squares for modulation off, so a point hidden under its twin still shows.
-        color = f"C{i % 10}"
-        style = (dict(marker="o", s=60, color=color) if p["modulation"]
-                 else dict(marker="s", s=140, facecolors="none", edgecolors=color, linewidths=1.5))
-        ax.scatter(100 * p["close_set"], 100 * p["zero_shot"], label=label, **style)
-    ax.set_xlim(0, 100)
-    ax.set_ylim(0, 100)
-    ax.legend(loc="lower left", fontsize="small")
-    ax.set_xlabel("close-set top-1 (%)")
-    ax.set_ylabel("zero-shot top-1 (%), harmonic mean over datasets")
-    ax.set_title("zero-shot vs close-set trade-off")
-    ax.grid(alpha=0.3)
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    draw_trade_off(ax, series)
     try:
         return _save(fig, Path(path))
     finally:
         plt.close(fig)
+
+
+# ---------------------------------------------------------------------------- bars
+
+
+def dataset_bars(rows: list[Row]) -> dict:
+    """Per-dataset top-1 (percent) of every row, std over splits as the error bar."""
+    columns = [c for c in ("ucf", "hmdb", "k600", "k400_1x1", "k400_4x3") if any(c in r.cells for r in rows)]
+    columns += sorted({c for r in rows for c in r.cells if c not in ROLE_TITLES})
+    series = []
+    for row in rows:
+        values = [None if c not in row.cells else 100 * row.cells[c].mean for c in columns]
+        errors = [0.0 if c not in row.cells or len(row.cells[c].splits) < 2 else 100 * row.cells[c].std for c in columns]
+        hm = row.hm_zs
+        series.append(dict(label=f"{row.name} [{row.checkpoint}] {row.modulation}", values=values + [None if hm is None else 100 * hm],
+                           errors=errors + [0.0], texts=[cell_text(row.cells.get(c)) for c in columns]))
+    titles = [ROLE_TITLES.get(c, c) for c in columns] + ["HM_ZS"]
+    return dict(columns=titles, series=series)
+
+
+def plot_dataset_bars(results_dir: str | Path, path: str | Path) -> Path | None:
+    runs, _ = read_results_dir(results_dir)
+    data = dataset_bars(build_rows(runs))
+    if not data["series"]:
+        return None
+    plt = _pyplot()
+    n, width = len(data["series"]), 0.8 / max(1, len(data["series"]))
+    fig, ax = plt.subplots(figsize=(max(6, 1.2 * len(data["columns"]) * max(1, n / 3)), 4.5))
+    for i, s in enumerate(data["series"]):
+        xs = [j + (i - (n - 1) / 2) * width for j in range(len(data["columns"]))]
+        keep = [j for j, v in enumerate(s["values"]) if v is not None]
+        ax.bar([xs[j] for j in keep], [s["values"][j] for j in keep], width=width, label=s["label"],
+               yerr=[s["errors"][j] for j in keep], capsize=2, color=f"C{i % 10}")
+    ax.set_xticks(range(len(data["columns"])))
+    ax.set_xticklabels(data["columns"])
+    ax.set_ylabel("top-1 (%), error bar: std over splits")
+    ax.set_ylim(0, 100)
+    ax.set_title("per-dataset top-1 across checkpoints and modulation settings")
+    ax.legend(fontsize="small", loc="upper right")
+    ax.grid(axis="y", alpha=0.3)
+    try:
+        return _save(fig, Path(path))
+    finally:
+        plt.close(fig)
+
+
+def plot_results(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
+    """trade-off.png (HM_ZS), trade-off-<dataset>.png for each zero-shot dataset present,
+    datasets.png (bars); the ones there is data for."""
+    out_dir = Path(out_dir)
+    written = [plot_trade_off(results_dir, out_dir / "trade-off.png")]
+    written += [plot_trade_off(results_dir, out_dir / f"trade-off-{role}.png", y=role) for role in ZS_ROLES]
+    written.append(plot_dataset_bars(results_dir, out_dir / "datasets.png"))
+    return [p for p in written if p is not None]

@@ -1,11 +1,7 @@
-"""Evaluation protocols (method section 4): views, splits, half-class draws and the
-summary scores HM_ZS and trade-off."""
+"""Evaluation protocols (method section 4): views, splits, half-classes. The summary
+scores HM_ZS and trade-off are computed across results files in `results`."""
 
 from __future__ import annotations
-
-import json
-import re
-from pathlib import Path
 
 import numpy as np
 
@@ -14,9 +10,7 @@ from ..errors import MoteError
 
 PROTOCOLS = ("zero-shot", "close-set")
 CLOSE_SET_VIEWS = {"1x1": (1, 1), "4x3": (4, 3)}
-# Which zero-shot dataset a results file counts as, from the dataset name.
-ZS_ROLES = {"ucf": re.compile(r"^ucf"), "hmdb": re.compile(r"^hmdb"), "k600": re.compile(r"^(k600|kinetics[-_]?600)")}
-CLOSE_ROLE = re.compile(r"^(k400|kinetics[-_]?400)")
+TOP_K = 5  # top-5 is reported only when there are more than 5 candidate classes
 
 
 def resolve_views(*, protocol: str, views: str | None, clips: int | None, crops: int | None) -> tuple[int, int]:
@@ -46,51 +40,41 @@ def parse_splits(split: str, *, num_splits: int) -> list[int]:
     return [int(split)]
 
 
-def half_class_subsets(num_classes: int, seeds: tuple[int, ...] = HALF_CLASS_SEEDS) -> list[np.ndarray]:
-    """For each seed s: `np.random.seed(s); np.random.choice(C, C // 2, replace=False)`
-    (drawn with an equivalent private RandomState, so global numpy state is untouched), sorted."""
-    return [np.sort(np.random.RandomState(s).choice(num_classes, num_classes // 2, replace=False)) for s in seeds]
+def half_class_draws(num_classes: int, seeds: tuple[int, ...] = HALF_CLASS_SEEDS) -> list[np.ndarray]:
+    """For each seed s the release's draw: `np.random.seed(s); np.random.permutation(C)[:C // 2]`
+    (with a private RandomState, so global numpy state is untouched), sorted."""
+    return [np.sort(np.random.RandomState(s).permutation(num_classes)[: num_classes // 2]) for s in seeds]
 
 
-def mean_std(values: list[float]) -> tuple[float, float]:
-    """Mean and population std (numpy's default, ddof=0) over splits."""
-    return float(np.mean(values)), float(np.std(values))
-
-
-def harmonic_mean(values: list[float]) -> float:
-    return float(len(values) / sum(1.0 / v for v in values)) if values and all(v > 0 for v in values) else float("nan")
-
-
-def _headline_top1(result: dict) -> float:
-    """Top-1 of the first run (the default scale or the first of a sweep): split mean when several."""
-    return result["runs"][0]["top1_mean"]
-
-
-def summary_scores(results_dir: str | Path) -> dict:
-    """HM_ZS (harmonic mean of UCF, HMDB, K600 zero-shot top-1) and trade-off (harmonic
-    mean of K400 close-set top-1 and HM_ZS) from the results files present. For each role
-    the newest file counts; for K400 the file with the most views."""
-    found: dict[str, tuple[float, dict]] = {}
-    for file in sorted(Path(results_dir).glob("*.json"), key=lambda p: p.stat().st_mtime):
-        try:
-            result = json.loads(file.read_text())
-        except (OSError, ValueError):
-            continue
-        if result.get("format") != "mote-eval" or not result.get("dataset"):
-            continue
-        name = result["dataset"].lower()
-        settings = result["settings"]
-        if settings["protocol"] == "zero-shot":
-            for role, pattern in ZS_ROLES.items():
-                if pattern.match(name):
-                    found[role] = (_headline_top1(result), dict(file=str(file), splits=result["runs"][0]["splits_evaluated"]))
-        elif CLOSE_ROLE.match(name):
-            views = settings["clips"] * settings["crops"]
-            if "k400" not in found or views >= found["k400"][1]["views"]:
-                found["k400"] = (_headline_top1(result), dict(file=str(file), views=views))
-    out: dict = {role: dict(top1=top1, **info) for role, (top1, info) in found.items()}
-    if all(role in found for role in ZS_ROLES):
-        out["HM_ZS"] = harmonic_mean([found[r][0] for r in ZS_ROLES])
-        if "k400" in found:
-            out["trade_off"] = harmonic_mean([found["k400"][0], out["HM_ZS"]])
+def half_class_accuracy(view_mean_cosine: np.ndarray, labels: np.ndarray, *, num_classes: int,
+                        seeds: tuple[int, ...] = HALF_CLASS_SEEDS) -> dict:
+    """Half-classes as the release's `test_zeroshot.py` computes them. Per seed: draw half
+    of the class ids; keep the test videos whose label is in the half; the candidate
+    classes are the labels present among those videos (`np.unique`, so a drawn class
+    without test videos drops out); rank them by the cosine similarity averaged over
+    views (the release's softmax after the mean changes no ranking).
+    view_mean_cosine [N, C], labels [N]."""
+    labels = np.asarray(labels)
+    top1, top5, classes, videos = [], [], [], []
+    for half in half_class_draws(num_classes, seeds):
+        keep = np.isin(labels, half)
+        present = np.unique(labels[keep])
+        ranked = present[np.argsort(-view_mean_cosine[keep][:, present], axis=1, kind="stable")]  # [n, |present|]
+        hits = ranked == labels[keep][:, None]
+        top1.append(float(hits[:, 0].mean()) if keep.any() else float("nan"))
+        top5.append(float(hits[:, :TOP_K].any(axis=1).mean()) if len(present) > TOP_K else None)
+        classes.append(int(len(present)))
+        videos.append(int(keep.sum()))
+    out = dict(top1=top1, mean=float(np.mean(top1)), std=float(np.std(top1)), classes=classes, videos=videos,
+               top5=top5, top5_mean=None, top5_std=None)
+    if None not in top5:
+        out.update(top5_mean=float(np.mean(top5)), top5_std=float(np.std(top5)))
     return out
+
+
+def mean_std(values: list[float | None]) -> tuple[float | None, float | None]:
+    """Mean and population std (numpy's default, ddof=0) over splits; None when a value is
+    None (top-5 of a split with 5 classes or fewer)."""
+    if any(v is None for v in values):
+        return None, None
+    return float(np.mean(values)), float(np.std(values))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -26,7 +26,8 @@ from ..cache.source import VideoSource, eval_loader
 from ..errors import MoteError
 from ..checkpoints.merged import load_head, read_merged_metadata
 from .metrics import Accumulator
-from .protocols import half_class_subsets, mean_std
+from ..constants import HALF_CLASS_SEEDS
+from .protocols import mean_std
 from .scoring import Modulation, score_chunk
 
 log = logging.getLogger("mote")
@@ -43,6 +44,7 @@ class EvalSettings:
     scales: tuple[float, ...]
     k: int
     templates: list[str]
+    ks: tuple[int, ...] = ()  # a sweep over k (one file holds every (k, scale)); empty: just `k`
     half_classes: bool = False
     patch_alpha: float | None = None
     original: str | None = None
@@ -53,18 +55,28 @@ class EvalSettings:
     device: str = "cpu"
     shard_size: int = DEFAULT_SHARD_SIZE
 
+    @property
+    def k_values(self) -> tuple[int, ...]:
+        return self.ks or (self.k,)
+
     def describe(self) -> dict:
+        import hashlib
+
         return dict(
             checkpoint=str(self.checkpoint), protocol=self.protocol, clips=self.clips, crops=self.crops,
             views=self.clips * self.crops, num_frames=self.num_frames, modulation=self.modulation,
-            tfm_scales=list(self.scales), tfm_k=self.k, half_classes=self.half_classes, patch_alpha=self.patch_alpha,
-            original=self.original, num_templates=len(self.templates), from_videos=self.from_videos,
+            tfm_scales=list(self.scales), tfm_k=self.k, tfm_ks=list(self.k_values), half_classes=self.half_classes,
+            patch_alpha=self.patch_alpha, original=self.original, num_templates=len(self.templates),
+            templates_sha256=hashlib.sha256("\n".join(self.templates).encode()).hexdigest(),
+            text_pretrained=self.text_pretrained, from_videos=self.from_videos,
             fusion="per-view cosine (no logit scale) -> softmax over classes -> mean over views",
+            half_classes_fusion="cosine averaged over views -> softmax over the half's classes present in the test set",
         )
 
 
-def class_text_embeddings(meta: dict, class_names: list[str], settings: EvalSettings) -> tuple[torch.Tensor, str]:
-    """Class embeddings of the test classes with the checkpoint's frozen text encoder."""
+def class_text_embeddings(meta: dict, class_names: list[str], settings: EvalSettings) -> tuple[torch.Tensor, str, bool]:
+    """Class embeddings of the test classes with the checkpoint's frozen text encoder;
+    their weights id; whether the text cache held them."""
     from ..text.encode import cached_text_embeddings
 
     from ..model.identity import looks_like_path
@@ -81,7 +93,7 @@ def class_text_embeddings(meta: dict, class_names: list[str], settings: EvalSett
     text = torch.from_numpy(res.embeddings.embeddings).float()
     if text.shape[1] != meta["model_config"]["embed_dim"]:
         raise MoteError(f"{res.path}: text embeddings of width {text.shape[1]}, the model's is {meta['model_config']['embed_dim']}")
-    return text, res.embeddings.weights_id
+    return text, res.embeddings.weights_id, res.hit
 
 
 def evaluate_split(source: VideoSource, settings: EvalSettings) -> list[dict]:
@@ -89,11 +101,11 @@ def evaluate_split(source: VideoSource, settings: EvalSettings) -> list[dict]:
     started = time.perf_counter()
     meta = read_merged_metadata(settings.checkpoint)
     head, _, finetune_text = load_head(settings.checkpoint, meta)
-    test_text, text_id = class_text_embeddings(meta, source.videos.class_names, settings)
+    test_text, text_id, text_hit = class_text_embeddings(meta, source.videos.class_names, settings)
     modulation = Modulation(finetune_text=finetune_text.float(), k=settings.k,
                             scales=settings.scales if settings.modulation else ())
-    subsets = half_class_subsets(len(source.videos.class_names)) if settings.half_classes else None
-    accs = [Accumulator(class_names=source.videos.class_names, half_subsets=subsets)
+    half_seeds = HALF_CLASS_SEEDS if settings.half_classes else ()
+    accs = [Accumulator(class_names=source.videos.class_names, half_seeds=half_seeds)
             for _ in (modulation.scales or (None,))]
     score = dict(test_text=test_text, modulation=modulation, accumulators=accs)
 
@@ -127,7 +139,8 @@ def evaluate_split(source: VideoSource, settings: EvalSettings) -> list[dict]:
             listed_videos=len(source.videos), video_list=source.videos.list_identity(),
             video_backends=dict(backends), excluded=len(failures),
             excluded_videos=[dict(index=i, path=p, reason=r) for i, p, r in failures],
-            tfm_scale=scale, text_weights_id=text_id, frame_cache=cache_info, seconds=seconds,
+            tfm_scale=scale, tfm_k=settings.k if scale is not None else None, text_weights_id=text_id,
+            text_cache_hit=text_hit, frame_cache=cache_info, seconds=seconds,
         )
         result["predictions"]["video"] = [source.videos.items[i][0] for i in result["predictions"]["index"]]
         out.append(result)
@@ -153,27 +166,30 @@ def _score_from_videos(source: VideoSource, settings: EvalSettings, head, score:
 
 
 def evaluate(sources: list[VideoSource], settings: EvalSettings, *, name: str, dataset: str | None) -> dict:
-    """Every split, every scale; per scale the mean and std of top-1 over the splits."""
-    per_split = [evaluate_split(source, settings) for source in sources]
+    """Every split, every (k, scale); per setting the mean and std of top-1 over the splits.
+    A sweep over k evaluates once per k (alpha depends on k), all into one results dict."""
+    from .report import checkpoint_identity, eval_record
+
+    started = time.perf_counter()
     runs = []
-    for i, scale in enumerate(settings.scales if settings.modulation else (None,)):
-        splits = [results[i] for results in per_split]
-        top1_mean, top1_std = mean_std([r["top1"] for r in splits])
-        top5_mean, top5_std = mean_std([r["top5"] for r in splits])
-        run = dict(tfm_scale=scale, top1_mean=top1_mean, top1_std=top1_std, top5_mean=top5_mean, top5_std=top5_std,
-                   splits_evaluated=[r["split"] for r in splits], splits=splits)
-        if settings.half_classes:
-            run["half_classes_mean"], run["half_classes_std"] = mean_std(
-                [v for r in splits for v in r["half_classes"]["top1"]])
-        runs.append(run)
-    return dict(format="mote-eval", format_version=1, name=name, dataset=dataset, settings=settings.describe(),
-                checkpoint=dict(path=str(settings.checkpoint), **_checkpoint_summary(settings.checkpoint)), runs=runs)
-
-
-def _checkpoint_summary(path: Path) -> dict:
-    meta = read_merged_metadata(path)
-    return dict(visual_sha256=meta["visual_sha256"], source=meta["source"], model=meta["clip"]["model"],
-                finetune_classes=len(meta["class_names"]))
+    for k in settings.k_values if settings.modulation else (settings.k,):
+        per_split = [evaluate_split(source, replace(settings, k=k)) for source in sources]
+        for i, scale in enumerate(settings.scales if settings.modulation else (None,)):
+            splits = [results[i] for results in per_split]
+            top1_mean, top1_std = mean_std([r["top1"] for r in splits])
+            top5_mean, top5_std = mean_std([r["top5"] for r in splits])
+            run = dict(tfm_k=k if scale is not None else None, tfm_scale=scale, top1_mean=top1_mean, top1_std=top1_std,
+                       top5_mean=top5_mean, top5_std=top5_std, splits_evaluated=[r["split"] for r in splits], splits=splits)
+            if settings.half_classes:
+                run["half_classes_mean"], run["half_classes_std"] = mean_std(
+                    [v for r in splits for v in r["half_classes"]["top1"]])
+            runs.append(run)
+    meta = read_merged_metadata(settings.checkpoint)
+    return eval_record(
+        name=name, dataset=dataset, settings=settings.describe(), checkpoint=checkpoint_identity(settings.checkpoint, meta),
+        finetune_classes=all(s.videos.class_names == meta["class_names"] for s in sources),
+        wall_seconds=time.perf_counter() - started, runs=runs,
+    )
 
 
 def split_sources(*, dataset: str | None, split: str, list_file, labels, root, config, store) -> list[VideoSource]:
@@ -191,16 +207,17 @@ def split_sources(*, dataset: str | None, split: str, list_file, labels, root, c
     return [resolve_source(dataset=dataset, split=n, config=config, store=store) for n in numbers]
 
 
-def run_eval(*, sources: list[VideoSource], settings: EvalSettings, out_dir: str | Path, split_spec: str) -> tuple[dict, Path, dict]:
-    """Evaluate, write the results JSON into `out_dir`, and compute HM_ZS / trade-off
-    from whatever results the folder holds: (results, results file, summary)."""
-    from .protocols import summary_scores
-    from .report import results_path, write_results
+def run_eval(*, sources: list[VideoSource], settings: EvalSettings, out_dir: str | Path,
+             split_spec: str) -> tuple[dict, Path, list]:
+    """Evaluate and write the results JSON into `out_dir`: (results, results file, summary),
+    the summary being this checkpoint's rows (HM_ZS, trade-off) from every file in the folder."""
+    from .report import results_path, write_eval_results
+    from .results import summary_rows
 
     first = sources[0]
     name = first.dataset or first.name
     results = evaluate(sources, settings, name=name, dataset=first.dataset)
+    results["settings"]["split"] = split_spec
     path = results_path(out_dir, results, split_spec)
-    write_results(path, results)
-    summary = summary_scores(out_dir)
-    return results, path, summary
+    write_eval_results(path, results)
+    return results, path, summary_rows(out_dir, {results["checkpoint"]["id"]})

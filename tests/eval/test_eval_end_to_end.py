@@ -34,13 +34,17 @@ def test_train_merge_encode_eval(tmp_path):
     assert "complete" in encoded.stdout
     mote(["eval", "--dataset", "synth", "--split", "1", "--protocol", "close-set", "--results-dir", tmp_path / "res"], env)
     (path,) = (tmp_path / "res").glob("*.json")
-    split = json.loads(path.read_text())["runs"][0]["splits"][0]
+    results = json.loads(path.read_text())
+    split = results["runs"][0]["splits"][0]
     assert split["frame_cache"]["encoded_videos_now"] == 0  # encode-frames already filled it
+    assert results["caches"]["frames"] == "hit"
     assert split["videos"] + split["excluded"] == split["listed_videos"]
     # The trained model straight from the videos predicts exactly what the cache does.
     mote(["eval", "--dataset", "synth", "--split", "1", "--protocol", "close-set", "--from-videos",
           "--results-dir", tmp_path / "res-videos"], env)
     (direct,) = (tmp_path / "res-videos").glob("*.json")
     direct_split = json.loads(direct.read_text())["runs"][0]["splits"][0]
-    assert direct_split["predictions"] == split["predictions"]
+    predictions = (tmp_path / "res" / results["predictions_file"]).read_text()
+    assert (direct.with_name(direct.stem + ".predictions.csv")).read_text() == predictions
+    assert len(predictions.splitlines()) == 1 + split["videos"]
     assert direct_split["top1"] == split["top1"]

@@ -1,5 +1,6 @@
 """mote eval end to end on synthetic videos: cache == videos, modulation, splits, CLI output."""
 
+import csv
 import json
 import subprocess
 import sys
@@ -105,7 +106,12 @@ def test_cli_eval_writes_results(merged, synth, tmp_path):
     assert split["excluded"] == len(split["excluded_videos"]) == 4
     assert split["videos"] + split["excluded"] == len(bad.videos)
     assert results["settings"]["clips"] * results["settings"]["crops"] == 1
-    assert len(split["predictions"]["video"]) == split["videos"]
+    with open(path.with_name(results["predictions_file"])) as fh:
+        predictions = list(csv.DictReader(fh))
+    listed = {rel for rel, _ in bad.videos.items}
+    for scale in ("0.04", "0.05", "0.06"):  # one line per scale and scored video
+        videos = [p["video"] for p in predictions if p["tfm_scale"] == scale]
+        assert len(videos) == len(set(videos)) == split["videos"] and set(videos) <= listed
 
 
 def test_cli_bad_split_is_one_line_error(merged, synth, tmp_path):

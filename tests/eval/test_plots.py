@@ -1,44 +1,108 @@
+"""The plots receive the right data: the user's points per checkpoint and modulation
+setting, the published points of the shipped data file, per-dataset bars."""
+
 import json
 
+import numpy as np
 import pytest
+from results_files import result_file
 
-from motecli.eval.plots import plot_per_class, plot_trade_off, trade_off_points
+from motecli.eval import plots
+from motecli.eval.published import PUBLISHED_FILE
+from motecli.eval.results import build_rows, read_results_dir
 
+pytest.importorskip("matplotlib")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def results(name, protocol, top1, *, checkpoint="a.safetensors", modulation=True, per_class=None):
-    split = dict(top1=top1, per_class=per_class or {"x": dict(top1=top1, videos=2)})
-    return dict(format="mote-eval", name=name, checkpoint=dict(path=checkpoint),
-                settings=dict(protocol=protocol, modulation=modulation, from_videos=False),
-                runs=[dict(top1_mean=top1, splits=[split])])
+def hm(*values):
+    return len(values) / sum(1 / v for v in values)
 
 
-def write(folder, filename, obj):
-    (folder / filename).write_text(json.dumps(obj))
+@pytest.fixture
+def captured(monkeypatch):
+    """The figures the plot functions would save, kept open for inspection."""
+    figures = []
+    monkeypatch.setattr(plots, "_save", lambda fig, path: figures.append(fig) or path)
+    return figures
 
 
-def test_trade_off_points_per_checkpoint_and_modulation(tmp_path):
-    write(tmp_path, "k400.json", results("k400", "close-set", 0.8))
-    write(tmp_path, "ucf.json", results("ucf101", "zero-shot", 0.6))
-    write(tmp_path, "hmdb.json", results("hmdb51", "zero-shot", 0.3))
-    write(tmp_path, "hmdb-nomod.json", results("hmdb51", "zero-shot", 0.2, modulation=False))
-    write(tmp_path, "other.json", results("ucf101", "zero-shot", 0.5, checkpoint="b.safetensors"))
-    (tmp_path / "junk.json").write_text("{not json")
-    points = trade_off_points(tmp_path)
-    # Only checkpoint a with modulation has both kinds; HM of 0.6 and 0.3 is 0.4.
-    assert len(points) == 1
-    assert points[0]["close_set"] == pytest.approx(0.8)
-    assert points[0]["zero_shot"] == pytest.approx(2 / (1 / 0.6 + 1 / 0.3))
-    out = plot_trade_off(tmp_path, tmp_path / "trade-off.png")
-    assert out.read_bytes().startswith(PNG_MAGIC)
+def published_from_file(y="hm_zs"):
+    """Independent reading of the data file: label -> (x, y) in percent, for entries with both."""
+    out = {}
+    for e in json.loads(PUBLISHED_FILE.read_text())["entries"]:
+        k400 = [k for k in e["k400"] if k["verified"]]
+        zero = {r: v["top1"] for r, v in e["zero_shot"].items() if v["verified"]}
+        if not k400 or not all(r in zero for r in ("ucf", "hmdb", "k600")):
+            continue
+        best = max(k400, key=lambda k: 0 if not k["views"] else eval(k["views"].replace("x", "*")))
+        out[f"{e['method']} ({e['backbone']})"] = (best["top1"], hm(zero["ucf"], zero["hmdb"], zero["k600"]) if y == "hm_zs" else zero[y])
+    return out
+
+
+@pytest.fixture
+def folder(tmp_path):
+    on, off = (5, 0.05), None
+    for ds, (with_mod, without) in dict(ucf101=(0.8, 0.6), hmdb51=(0.5, 0.4), k600=(0.7, 0.65)).items():
+        result_file(tmp_path, f"{ds}-a.json", dataset=ds, runs={on: {1: with_mod, 2: with_mod}}, name="a")
+        result_file(tmp_path, f"{ds}-a-off.json", dataset=ds, modulation=False, runs={off: {1: without, 2: without}}, name="a")
+    result_file(tmp_path, "k400-a.json", dataset="k400", protocol="close-set", views=(1, 1), runs={on: {1: 0.82}},
+                finetune_classes=True, name="a")
+    result_file(tmp_path, "ucf101-b.json", dataset="ucf101", checkpoint="bbbbbbbbbb", runs={on: {1: 0.3}}, name="b")
+    return tmp_path
+
+
+def test_trade_off_plot_receives_published_and_user_points(folder, captured):
+    assert plots.plot_trade_off(folder, folder / "t.png") == folder / "t.png"
+    (fig,) = captured
+    ax = fig.axes[0]
+    # The user's checkpoint: one line through modulation off and on, K400 against HM_ZS.
+    expected_user = [[82.0, 100 * hm(0.6, 0.4, 0.65)], [82.0, 100 * hm(0.8, 0.5, 0.7)]]  # off first
+    (line,) = [ln for ln in ax.lines]
+    np.testing.assert_allclose(line.get_xydata(), expected_user)
+    # The published points: every entry of the data file that has both coordinates, at its numbers.
+    published = published_from_file()
+    drawn = {t.get_text().rstrip(" *"): t.xy for t in ax.texts if t.get_text().rstrip(" *") in published}
+    assert drawn.keys() == published.keys() and {"MoTE (ViT-B/16)", "X-CLIP (ViT-B/16)"} <= drawn.keys()
+    for label, (x, y) in published.items():
+        np.testing.assert_allclose(drawn[label], (x, y))
+    offsets = np.concatenate([c.get_offsets() for c in ax.collections])
+    for point in list(published.values()) + expected_user:
+        assert np.isclose(offsets, point).all(axis=1).any(), point
+    # Checkpoint b has no K400: not on the plot.
+    assert not any("bbbbbbbbbb" in t.get_text() for t in ax.get_legend().get_texts())
+
+
+def test_per_dataset_trade_off_and_left_out_peers(folder):
+    series = plots.trade_off_series(build_rows(read_results_dir(folder)[0]), y="hmdb")
+    assert [p["y"] for p in series["lines"][0]["points"]] == pytest.approx([40.0, 50.0])
+    published = published_from_file("hmdb")
+    got = {p["label"]: (p["x"], p["y"]) for p in series["published"]}
+    assert got.keys() == published.keys()
+    np.testing.assert_allclose([got[k] for k in published], [published[k] for k in published])
+    assert {"Open-VCLIP (ViT-B/16)", "FROSTER (ViT-B/16)"} <= set(series["published_left_out"])  # no verified K400
+
+
+def test_dataset_bars_receive_every_row(folder, captured):
+    plots.plot_dataset_bars(folder, folder / "bars.png")
+    (fig,) = captured
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["UCF", "HMDB", "K600", "K400 1x1", "HM_ZS"]
+    from matplotlib.container import BarContainer
+
+    heights = {c.get_label(): [b.get_height() for b in c] for c in ax.containers if isinstance(c, BarContainer)}
+    a_on = next(k for k in heights if k.startswith("a ") and k.endswith("λ=0.05"))
+    b_on = next(k for k in heights if k.startswith("b "))
+    assert heights[a_on] == pytest.approx([80, 50, 70, 82, 100 * hm(0.8, 0.5, 0.7)])
+    assert heights[b_on] == pytest.approx([30])  # b has UCF only: one bar
 
 
 def test_no_trade_off_plot_without_both_kinds(tmp_path):
-    write(tmp_path, "ucf.json", results("ucf101", "zero-shot", 0.6))
-    assert plot_trade_off(tmp_path, tmp_path / "t.png") is None and not (tmp_path / "t.png").exists()
+    result_file(tmp_path, "ucf.json", dataset="ucf101")
+    assert plots.plot_trade_off(tmp_path, tmp_path / "t.png") is None and not (tmp_path / "t.png").exists()
 
 
 def test_per_class_plot_is_a_png(tmp_path):
-    res = results("ucf101", "zero-shot", 0.5, per_class={"a": dict(top1=1.0, videos=1), "b": dict(top1=0.0, videos=1)})
-    assert plot_per_class(res, tmp_path / "pc.png").read_bytes().startswith(PNG_MAGIC)
+    res = dict(name="ucf101", settings=dict(protocol="zero-shot"), runs=[dict(splits=[dict(
+        top1=0.5, per_class={"a": dict(top1=1.0, videos=1), "b": dict(top1=0.0, videos=1)})])])
+    assert plots.plot_per_class(res, tmp_path / "pc.png").read_bytes().startswith(PNG_MAGIC)

@@ -1,0 +1,69 @@
+"""`mote results`: one table across the results files of `mote eval` (reads JSON only, no torch)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..cli_app import app
+
+FORMATS = ("table", "csv", "markdown", "json")
+
+
+@app.command("results")
+def results_cmd(
+    results_dir: Path = typer.Argument(Path("results"), help="Folder of `mote eval` results files (its --results-dir)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="table, csv, markdown or json."),
+    sort: Optional[str] = typer.Option(
+        None, "--sort", help="Column to sort by, best first: hm_zs, trade_off, ucf, hmdb, k600, k400_1x1, k400_4x3, "
+                             "checkpoint, name, modulation, variant.",
+    ),
+    best_scale: bool = typer.Option(
+        False, "--best-scale", help="Add a row per checkpoint with each dataset at its best modulation setting "
+                                    "(chosen on the test split: optimistic, marked so).",
+    ),
+    files: bool = typer.Option(False, "--files", help="table: list the results files each row used."),
+    plot: Optional[Path] = typer.Option(
+        None, "--plot", help="Also write trade-off and per-dataset PNGs into this folder (needs matplotlib).",
+    ),
+) -> None:
+    """UCF, HMDB, K600 zero-shot (mean ± std over splits), K400 1x1 / 4x3, HM_ZS and trade-off per
+    checkpoint and modulation setting; each row from its own checkpoint's files only."""
+    import sys
+
+    from rich.console import Console
+
+    from ..errors import MoteError
+    from ..eval.results import build_rows, read_results_dir, sort_rows, to_csv, to_json, to_markdown
+
+    if fmt not in FORMATS:
+        raise MoteError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    runs, skipped = read_results_dir(results_dir)
+    rows = sort_rows(build_rows(runs, best_scale=best_scale), sort)
+    err = Console(stderr=True)
+    for line in skipped:
+        err.print(f"skipped {line}", markup=False)
+    if fmt == "csv":
+        sys.stdout.write(to_csv(rows))
+    elif fmt == "markdown":
+        sys.stdout.write(to_markdown(rows))
+    elif fmt == "json":
+        sys.stdout.write(to_json(rows, skipped))
+    else:
+        from ..eval.report import summary_table
+
+        console = Console(soft_wrap=True)
+        if not rows:
+            console.print(f"{results_dir}: no `mote eval` results files")
+        else:
+            console.print(summary_table(rows, title=f"{results_dir}: {len(rows)} rows from {len({r.file for r in runs})} files"))
+            if files:
+                for row in rows:
+                    console.print(f"{row.checkpoint} {row.modulation}: {', '.join(row.files)}", markup=False)
+    if plot is not None:
+        from ..eval.plots import plot_results
+
+        for png in plot_results(results_dir, plot):
+            err.print(str(png), markup=False)
