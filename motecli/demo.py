@@ -11,7 +11,6 @@ and data are reused.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -102,6 +101,8 @@ def run_demo(*, workdir: Path, recipe_path: Path, overrides: Sequence[str] = (),
                 templates=read_templates_file(None),
             )
             results, path, _ = run_eval(sources=sources, settings=settings, out_dir=results_dir, split_spec="1")
+            if protocol == "zero-shot" and modulation:
+                zero_shot_results = results  # per-class accuracy is in memory (on disk it is a CSV beside the JSON)
             split = results["runs"][0]["splits"][0]
             report.rows.append(DemoRow(protocol=protocol, dataset=str(config.parent.name), modulation=modulation,
                                        videos=split["videos"], excluded=split["excluded"], top1=split["top1"],
@@ -119,9 +120,7 @@ def run_demo(*, workdir: Path, recipe_path: Path, overrides: Sequence[str] = (),
     if plot:
         from .eval.plots import plot_per_class, plot_trade_off
 
-        zero_shot = next(r for r in report.rows if r.protocol == "zero-shot" and r.modulation)
-        report.artefacts["per-class plot"] = plot_per_class(
-            json.loads(zero_shot.results_file.read_text()), results_dir / "zero-shot-per-class.png")
+        report.artefacts["per-class plot"] = plot_per_class(zero_shot_results, results_dir / "zero-shot-per-class.png")
         trade_off = plot_trade_off(results_dir, results_dir / "trade-off.png")
         if trade_off is not None:
             report.artefacts["trade-off plot"] = trade_off

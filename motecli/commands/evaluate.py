@@ -129,9 +129,10 @@ def eval_cmd(
     templates: Optional[Path] = typer.Option(None, "--templates", help="Prompt templates file (default: the 28)."),
     text_pretrained: Optional[str] = typer.Option(None, "--text-pretrained", help="Text-encoder weights (tag or file) if not the checkpoint's."),
     from_videos: bool = typer.Option(False, "--from-videos", help="Decode the videos instead of using the frame cache."),
-    results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Where the results JSON goes (HM_ZS reads it too)."),
+    results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Where the results JSON goes (HM_ZS, `mote results` read it)."),
     plot: bool = typer.Option(
-        False, "--plot", help="Also draw PNGs: per-class accuracy, and the trade-off of the results folder (needs matplotlib).",
+        False, "--plot", help="Also draw PNGs: per-class accuracy of each file; for the results folder the trade-off "
+                              "beside the published results and per-dataset bars (needs matplotlib).",
     ),
     shard_size: int = _shard, batch_size: int = _batch, workers: int = _workers, device: str = _device,
 ) -> None:

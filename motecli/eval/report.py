@@ -1,5 +1,6 @@
-"""The results of `mote eval`: the results file (identity, name, JSON plus a CSV of
-per-video predictions) and the rich tables on the console. Schema: docs/evaluation.md."""
+"""The results of `mote eval`: the results file (identity, name; JSON plus CSV files of
+per-video predictions and per-class accuracy) and the rich tables on the console.
+Schema: docs/evaluation.md."""
 
 from __future__ import annotations
 
@@ -67,8 +68,10 @@ def results_path(out_dir: str | Path, results: dict, split_spec: str) -> Path:
     return Path(out_dir) / f"{results['name']}-split{split_spec}-{tag}-{results['checkpoint']['id']}-{hashed}.json"
 
 
-def predictions_path(path: Path) -> Path:
-    return path.with_name(path.stem + ".predictions.csv")
+def detail_paths(path: Path) -> dict[str, Path]:
+    """The CSV files beside a results JSON: per-video predictions and per-class accuracy."""
+    return dict(predictions=path.with_name(path.stem + ".predictions.csv"),
+                per_class=path.with_name(path.stem + ".per-class.csv"))
 
 
 def write_results(path: Path, results: dict) -> None:
@@ -76,21 +79,31 @@ def write_results(path: Path, results: dict) -> None:
         tmp.write_text(json.dumps(results, indent=1, allow_nan=True) + "\n")
 
 
-def write_eval_results(path: Path, results: dict) -> None:
-    """The results JSON without the per-video predictions, which go to `<stem>.predictions.csv`
-    (one line per run, split and video), so that the JSON stays small and `mote results`
-    reads hundreds of them in well under a second. `results` itself is left whole."""
-    pred_path = predictions_path(path)
-    with atomic_path(pred_path) as tmp, open(tmp, "w", newline="") as fh:
+def _write_csv(path: Path, header: list[str], lines) -> None:
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["tfm_k", "tfm_scale", "split", "index", "video", "label"] + [f"top{i}" for i in range(1, 6)])
-        for run in results["runs"]:
-            for split in run["splits"]:
-                p = split["predictions"]
-                for row in zip(p["index"], p["video"], p["label"], p["top5"]):
-                    writer.writerow([run["tfm_k"], run["tfm_scale"], split["split"], *row[:3], *row[3]])
-    slim = dict(results, predictions_file=pred_path.name, runs=[
-        dict(run, splits=[{k: v for k, v in split.items() if k != "predictions"} for split in run["splits"]])
+        writer.writerow(header)
+        writer.writerows(lines)
+
+
+def write_eval_results(path: Path, results: dict) -> None:
+    """The results JSON without the per-video predictions and per-class accuracy, which go
+    to `<stem>.predictions.csv` and `<stem>.per-class.csv` (one line per run, split and
+    video or class). They are about 90 % of the bytes and of the parsing time; without
+    them `mote results` reads hundreds of files in well under a second (BENCHMARKS.md).
+    `results` itself is left whole."""
+    paths = detail_paths(path)
+    keyed = [(run["tfm_k"], run["tfm_scale"], split) for run in results["runs"] for split in run["splits"]]
+    _write_csv(paths["predictions"], ["tfm_k", "tfm_scale", "split", "index", "video", "label"] + [f"top{i}" for i in range(1, 6)],
+               ([k, scale, split["split"], index, video, label, *top5]
+                for k, scale, split in keyed
+                for index, video, label, top5 in zip(*(split["predictions"][f] for f in ("index", "video", "label", "top5")))))
+    _write_csv(paths["per_class"], ["tfm_k", "tfm_scale", "split", "class", "top1", "videos"],
+               ([k, scale, split["split"], name, acc["top1"], acc["videos"]]
+                for k, scale, split in keyed for name, acc in split["per_class"].items()))
+    detail = ("predictions", "per_class")
+    slim = dict(results, detail_files={key: p.name for key, p in paths.items()}, runs=[
+        dict(run, splits=[{k: v for k, v in split.items() if k not in detail} for split in run["splits"]])
         for run in results["runs"]])
     write_results(path, slim)
 

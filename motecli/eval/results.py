@@ -246,13 +246,20 @@ def build_rows(runs: list[Run], *, best_scale: bool = False) -> list[Row]:
         groups.setdefault(key, {}).setdefault(r.column, []).append(r)
     for key, by_column in groups.items():
         rows[key].cells = {column: _zero_shot_cell(col_runs) for column, col_runs in by_column.items()}
+    by_checkpoint: dict[str, list[Row]] = {}
+    for row in rows.values():
+        by_checkpoint.setdefault(row.checkpoint, []).append(row)
+    close_by_checkpoint: dict[str, list[Run]] = {}
     for r in close:  # a close-set run no zero-shot row takes gets a row of its own
-        if not any(_close_set_fits(r, row) for row in rows.values()):
+        close_by_checkpoint.setdefault(r.checkpoint, []).append(r)
+        if not any(_close_set_fits(r, row) for row in by_checkpoint.get(r.checkpoint, [])):
             key = (r.checkpoint, r.variant, None, r.modulation)
-            rows.setdefault(key, Row(r.checkpoint, r.checkpoint_name, r.variant, None, r.modulation, r.mod_order))
+            if key not in rows:
+                rows[key] = Row(r.checkpoint, r.checkpoint_name, r.variant, None, r.modulation, r.mod_order)
+                by_checkpoint.setdefault(r.checkpoint, []).append(rows[key])
     for row in rows.values():
         ranked: dict[str, tuple] = {}
-        for r in close:
+        for r in close_by_checkpoint.get(row.checkpoint, []):
             rank = _close_set_fits(r, row)
             if rank is not None and (r.column not in ranked or rank > ranked[r.column][0]):
                 ranked[r.column] = (rank, r)

@@ -44,7 +44,7 @@ def test_train_merge_encode_eval(tmp_path):
           "--results-dir", tmp_path / "res-videos"], env)
     (direct,) = (tmp_path / "res-videos").glob("*.json")
     direct_split = json.loads(direct.read_text())["runs"][0]["splits"][0]
-    predictions = (tmp_path / "res" / results["predictions_file"]).read_text()
+    predictions = (tmp_path / "res" / results["detail_files"]["predictions"]).read_text()
     assert (direct.with_name(direct.stem + ".predictions.csv")).read_text() == predictions
     assert len(predictions.splitlines()) == 1 + split["videos"]
     assert direct_split["top1"] == split["top1"]

@@ -106,12 +106,16 @@ def test_cli_eval_writes_results(merged, synth, tmp_path):
     assert split["excluded"] == len(split["excluded_videos"]) == 4
     assert split["videos"] + split["excluded"] == len(bad.videos)
     assert results["settings"]["clips"] * results["settings"]["crops"] == 1
-    with open(path.with_name(results["predictions_file"])) as fh:
+    with open(path.with_name(results["detail_files"]["predictions"])) as fh:
         predictions = list(csv.DictReader(fh))
     listed = {rel for rel, _ in bad.videos.items}
     for scale in ("0.04", "0.05", "0.06"):  # one line per scale and scored video
         videos = [p["video"] for p in predictions if p["tfm_scale"] == scale]
         assert len(videos) == len(set(videos)) == split["videos"] and set(videos) <= listed
+    with open(path.with_name(results["detail_files"]["per_class"])) as fh:
+        per_class = [line for line in csv.DictReader(fh) if line["tfm_scale"] == "0.04"]
+    assert sum(int(line["videos"]) for line in per_class) == split["videos"]
+    assert "per_class" not in split and "predictions" not in split
 
 
 def test_cli_bad_split_is_one_line_error(merged, synth, tmp_path):
