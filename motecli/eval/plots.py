@@ -92,7 +92,7 @@ def trade_off_series(rows: list[Row], *, y: str = "hm_zs", peers: bool = True) -
         if x is None or value is None:
             continue
         key = (row.checkpoint, row.variant, row.zs_views)
-        line = lines.setdefault(key, dict(label=f"{row.name} [{row.checkpoint}] {row.variant_label}", points=[]))
+        line = lines.setdefault(key, dict(label=f"{row.name} [{row.checkpoint}] {row.model}, {row.variant_label}", points=[]))
         line["points"].append(dict(modulation=row.modulation, x=100 * x, y=100 * value, x_what=x_what, y_what=y_what))
     published, left_out = [], []
     for p in load_published() if peers else []:
@@ -126,8 +126,8 @@ def draw_trade_off(ax, series: dict) -> None:
     ax.set_ylabel("zero-shot top-1 (%): " + ("HM_ZS, harmonic mean of UCF, HMDB, K600" if y == "hm_zs" else ROLE_TITLES[y]))
     ax.set_title("zero-shot vs close-set trade-off (grey: published; * another zero-shot protocol)", fontsize=9)
     ax.grid(alpha=0.3)
-    if series["lines"]:
-        ax.legend(loc="lower left", fontsize="small")
+    if series["lines"]:  # below the axes: inside, it would hide points
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), fontsize="small", frameon=False)
 
 
 def plot_trade_off(results_dir: str | Path, path: str | Path, *, y: str = "hm_zs", peers: bool = True) -> Path | None:
@@ -182,7 +182,7 @@ def plot_dataset_bars(results_dir: str | Path, path: str | Path) -> Path | None:
     ax.set_ylabel("top-1 (%), error bar: std over splits")
     ax.set_ylim(0, 100)
     ax.set_title("per-dataset top-1 across checkpoints and modulation settings")
-    ax.legend(fontsize="small", loc="upper right")
+    ax.legend(fontsize="small", loc="upper center", bbox_to_anchor=(0.5, -0.1), frameon=False)
     ax.grid(axis="y", alpha=0.3)
     try:
         return _save(fig, Path(path))

@@ -74,6 +74,7 @@ class Run:
     created: str
     checkpoint: str
     checkpoint_name: str
+    model: str  # the backbone, e.g. ViT-B-16
     dataset: str
     protocol: str
     views: str
@@ -109,7 +110,7 @@ def runs_of(file: Path, data: dict) -> list[Run]:
         mod = modulation_label(s["modulation"], k, scale)
         out.append(Run(
             file=file.name, created=str(data.get("created", "")), checkpoint=ck_id,
-            checkpoint_name=Path(ck.get("path", "?")).stem, dataset=str(data.get("dataset") or data["name"]),
+            checkpoint_name=Path(ck.get("path", "?")).stem, model=str(ck.get("model", "?")), dataset=str(data.get("dataset") or data["name"]),
             protocol=s["protocol"], views=f"{s['clips']}x{s['crops']}", variant=variant, modulation=mod,
             mod_order=(0,) if mod == "off" else (1, k, scale),
             noop=bool(data.get("test_classes_are_finetune_classes")),
@@ -164,6 +165,7 @@ class Row:
     zs_views: str | None
     modulation: str
     mod_order: tuple
+    model: str = "?"
     cells: dict[str, Cell] = field(default_factory=dict)
     chosen: dict[str, str] = field(default_factory=dict)  # best-scale rows: column -> modulation setting used
 
@@ -242,7 +244,7 @@ def build_rows(runs: list[Run], *, best_scale: bool = False) -> list[Row]:
     groups: dict[tuple, dict[str, list[Run]]] = {}
     for r in zero:
         key = (r.checkpoint, r.variant, r.views, r.modulation)
-        rows.setdefault(key, Row(r.checkpoint, r.checkpoint_name, r.variant, r.views, r.modulation, r.mod_order))
+        rows.setdefault(key, Row(r.checkpoint, r.checkpoint_name, r.variant, r.views, r.modulation, r.mod_order, r.model))
         groups.setdefault(key, {}).setdefault(r.column, []).append(r)
     for key, by_column in groups.items():
         rows[key].cells = {column: _zero_shot_cell(col_runs) for column, col_runs in by_column.items()}
@@ -255,7 +257,7 @@ def build_rows(runs: list[Run], *, best_scale: bool = False) -> list[Row]:
         if not any(_close_set_fits(r, row) for row in by_checkpoint.get(r.checkpoint, [])):
             key = (r.checkpoint, r.variant, None, r.modulation)
             if key not in rows:
-                rows[key] = Row(r.checkpoint, r.checkpoint_name, r.variant, None, r.modulation, r.mod_order)
+                rows[key] = Row(r.checkpoint, r.checkpoint_name, r.variant, None, r.modulation, r.mod_order, r.model)
                 by_checkpoint.setdefault(r.checkpoint, []).append(rows[key])
     for row in rows.values():
         ranked: dict[str, tuple] = {}
@@ -285,7 +287,8 @@ def best_scale_rows(rows: list[Row]) -> list[Row]:
     for members in by_group.values():
         if len(members) < 2:
             continue
-        best = Row(members[0].checkpoint, members[0].name, members[0].variant, members[0].zs_views, BEST, (2,))
+        first = members[0]
+        best = Row(first.checkpoint, first.name, first.variant, first.zs_views, BEST, (2,), first.model)
         columns = sorted({c for m in members for c in m.cells})
         for column in columns:
             candidates = [m for m in members if column in m.cells]
@@ -415,7 +418,7 @@ def row_dict(row: Row) -> dict:
     """A row for JSON: fractions, not percentages."""
     k400, views = row.k400
     return dict(
-        checkpoint=row.checkpoint, name=row.name, variant=row.variant_label, modulation=row.modulation,
+        checkpoint=row.checkpoint, name=row.name, model=row.model, variant=row.variant_label, modulation=row.modulation,
         chosen_on_test=row.chosen_on_test, chosen=row.chosen,
         cells={c: dict(top1=cell.mean, std=cell.std, splits=cell.splits, files=cell.files) for c, cell in row.cells.items()},
         hm_zs=row.hm_zs, k400=k400, k400_views=views, trade_off=row.trade_off, missing=row.missing, files=row.files,

@@ -23,10 +23,10 @@ from ..cache.encode import (
     DEFAULT_SHARD_SIZE, count_backends, encode_frames, encoder_identity, frame_features, load_visual, log_backends,
 )
 from ..cache.source import VideoSource, eval_loader
+from ..constants import HALF_CLASS_SEEDS
 from ..errors import MoteError
 from ..checkpoints.merged import load_head, read_merged_metadata
 from .metrics import Accumulator
-from ..constants import HALF_CLASS_SEEDS
 from .protocols import mean_std
 from .scoring import Modulation, score_chunk
 
