@@ -113,8 +113,12 @@ def test_cli_eval_writes_results(merged, synth, tmp_path):
         videos = [p["video"] for p in predictions if p["tfm_scale"] == scale]
         assert len(videos) == len(set(videos)) == split["videos"] and set(videos) <= listed
     with open(path.with_name(results["detail_files"]["per_class"])) as fh:
-        per_class = [line for line in csv.DictReader(fh) if line["tfm_scale"] == "0.04"]
-    assert sum(int(line["videos"]) for line in per_class) == split["videos"]
+        per_class = list(csv.DictReader(fh))
+    for run in results["runs"]:  # every scale's per-class accuracy, each video once
+        lines = [line for line in per_class if float(line["tfm_scale"]) == run["tfm_scale"]]
+        assert sum(int(line["videos"]) for line in lines) == split["videos"]
+        assert sum(float(line["top1"]) * int(line["videos"]) for line in lines) == pytest.approx(
+            run["splits"][0]["top1"] * split["videos"])
     assert "per_class" not in split and "predictions" not in split
 
 
