@@ -143,7 +143,8 @@ def eval_cmd(
     from ..env import default_checkpoint
     from ..eval.batch import evaluate_checkpoints, expand_checkpoints
     from ..eval.protocols import resolve_views
-    from ..eval.report import results_table, summary_table
+    from ..eval.report import results_table
+    from ..eval.results import to_text
     from ..eval.runner import EvalSettings, split_sources
     from ..text.labels import read_templates_file
 
@@ -174,7 +175,7 @@ def eval_cmd(
 
     _, rows = evaluate_checkpoints(checkpoints=checkpoints, settings=settings, frames=frames, sources=sources,
                                    out_dir=results_dir, split_spec=split, on_result=show)
-    console.print(summary_table(rows, title=f"{results_dir}: the evaluated checkpoints across the folder's results files"))
+    console.print(to_text(rows, title=f"{results_dir}: the evaluated checkpoints across the folder's results files"), markup=False)
     for row in rows:
         if row.hm_zs is not None:
             console.print(f"HM_ZS of {row.checkpoint} ({row.modulation}) from: {', '.join(row.files)}")
@@ -237,5 +238,6 @@ def few_shot_head_cmd(
     out = few_shot_head(train=train, test=test, checkpoint=checkpoint, num_frames=_num_frames(checkpoint, frames),
                         epochs=epochs, seed=seed, templates=read_templates_file(None), results_dir=results_dir,
                         batch_size=batch_size, workers=workers, device=device)
-    Console().print(f"few-shot head: top-1 {100 * out['top1']:.2f}, top-5 {100 * out['top5']:.2f} on {out['videos']} "
+    top5 = "-" if out["top5"] is None else f"{100 * out['top5']:.2f}"  # None with 5 classes or fewer
+    Console().print(f"few-shot head: top-1 {100 * out['top1']:.2f}, top-5 {top5} on {out['videos']} "
                     f"videos ({out['excluded']} excluded), {out['train_seconds']:.1f} s training; {out['results_file']}")

@@ -36,7 +36,7 @@ def results_cmd(
     from rich.console import Console
 
     from ..errors import MoteError
-    from ..eval.results import build_rows, read_results_dir, sort_rows, to_csv, to_json, to_markdown
+    from ..eval.results import build_rows, read_results_dir, sort_rows, to_csv, to_json, to_markdown, to_text
 
     if fmt not in FORMATS:
         raise MoteError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
@@ -51,17 +51,12 @@ def results_cmd(
         sys.stdout.write(to_markdown(rows))
     elif fmt == "json":
         sys.stdout.write(to_json(rows, skipped))
+    elif not rows:
+        sys.stdout.write(f"{results_dir}: no `mote eval` results files\n")
     else:
-        from ..eval.report import summary_table
-
-        console = Console(soft_wrap=True)
-        if not rows:
-            console.print(f"{results_dir}: no `mote eval` results files")
-        else:
-            console.print(summary_table(rows, title=f"{results_dir}: {len(rows)} rows from {len({r.file for r in runs})} files"))
-            if files:
-                for row in rows:
-                    console.print(f"{row.checkpoint} {row.modulation}: {', '.join(row.files)}", markup=False)
+        sys.stdout.write(to_text(rows, title=f"{results_dir}: {len(rows)} rows from {len({r.file for r in runs})} files"))
+        if files:
+            sys.stdout.write("".join(f"{row.checkpoint} {row.modulation}: {', '.join(row.files)}\n" for row in rows))
     if plot is not None:
         from ..eval.plots import plot_results
 

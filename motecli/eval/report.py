@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..atomic import atomic_path
 from ..hashing import file_sha256, json_sha256, package_version
-from .results import ID_CHARS, RESULTS_FORMAT, RESULTS_VERSION, Row, table_cells
+from .results import ID_CHARS, RESULTS_FORMAT, RESULTS_VERSION
 
 # Settings that change the numbers but are not spelled out in the file name: their hash is.
 _NAME_HASHED = ("num_frames", "tfm_scales", "tfm_ks", "original", "templates_sha256", "text_pretrained")
@@ -140,19 +140,4 @@ def results_table(results: dict):
     caches = results.get("caches") or {}
     table.caption = (f"frame cache {caches.get('frames', '?')}, text cache {caches.get('text', '?')}, "
                      f"{results.get('wall_seconds', float('nan')):.2f} s")
-    return table
-
-
-def summary_table(rows: list[Row], *, title: str = "summary across results files"):
-    """Rows of `mote results` (HM_ZS, trade-off per checkpoint and modulation setting) as a
-    rich table; the notes (missing datasets, settings chosen on test) as its caption."""
-    from rich.table import Table
-
-    header, body, footnotes = table_cells(rows, compact=True)
-    table = Table(title=title, caption="\n".join(footnotes) or None, caption_justify="left")
-    for col in header:
-        numeric = col not in ("checkpoint", "variant", "modulation")
-        table.add_column(col, justify="right" if numeric else "left", overflow="fold")
-    for line in body:
-        table.add_row(*line)
     return table

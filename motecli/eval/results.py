@@ -385,6 +385,20 @@ def table_cells(rows: list[Row], *, compact: bool = False) -> tuple[list[str], l
     return header, body, footnotes
 
 
+def to_text(rows: list[Row], *, title: str = "") -> str:
+    """The console table: plain aligned text (rich measures every cell and takes about
+    0.5 s for 300 rows; this takes milliseconds), then the numbered notes."""
+    header, body, footnotes = table_cells(rows, compact=True)
+    widths = [max(len(h), *(len(line[i]) for line in body)) if body else len(h) for i, h in enumerate(header)]
+    left = {"checkpoint", "variant", "modulation"}
+
+    def fmt(line: list[str]) -> str:
+        return "  ".join(c.ljust(w) if h in left else c.rjust(w) for c, w, h in zip(line, widths, header)).rstrip()
+
+    lines = ([title] if title else []) + [fmt(header), "  ".join("-" * w for w in widths)] + [fmt(b) for b in body]
+    return "\n".join(lines + footnotes) + "\n"
+
+
 def to_markdown(rows: list[Row]) -> str:
     header, body, _ = table_cells(rows)
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
