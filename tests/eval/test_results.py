@@ -185,6 +185,12 @@ def test_markdown_table_and_errors(folder, tmp_path):
     assert lines[0].startswith("| checkpoint | name | variant | modulation | UCF | HMDB | K600 | K400 1x1 | K400 4x3 | HM_ZS")
     assert len(lines) == 2 + 4
     assert any("| cccc |" in line and "60.00 (split 1)" in line and "missing HMDB zero-shot" in line for line in lines)
+    table = subprocess.run([sys.executable, "-m", "motecli", "results", str(folder), "--sort", "hm_zs"],
+                           capture_output=True, text=True, timeout=60).stdout.splitlines()
+    assert table[1].split() == ["#", "checkpoint", "modulation", "UCF", "HMDB", "K600", "K400", "1x1", "K400", "4x3",
+                                "HM_ZS", "trade-off"]
+    assert table[3].split()[:3] == ["1", "b", "bbbb"] and table[-2:] == ["#1: missing K400 close-set",
+                                                                        "#4: missing HMDB zero-shot, K600 zero-shot, K400 close-set"]
     for args, fragment in (([str(tmp_path / "none")], "no such results folder"), ([str(folder), "--format", "xml"], "--format 'xml'"),
                            ([str(folder), "--sort", "speed"], "--sort 'speed'")):
         bad = subprocess.run([sys.executable, "-m", "motecli", "results", *args], capture_output=True, text=True, timeout=60)
