@@ -127,7 +127,7 @@ def main() -> None:
             "mote --help": [sys.executable, "-m", "motecli", "--help"],
             f"mote results DIR --format csv ({files} files)": [sys.executable, "-m", "motecli", "results", str(folder),
                                                                "--format", "csv"],
-            f"mote results DIR ({files} files, rich table)": [sys.executable, "-m", "motecli", "results", str(folder)],
+            f"mote results DIR ({files} files, table)": [sys.executable, "-m", "motecli", "results", str(folder)],
         }
         times: dict[str, list[float]] = {name: [] for name in cases}
         for _ in range(args.repeats):  # interleaved, so machine noise hits every case alike
