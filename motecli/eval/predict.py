@@ -104,7 +104,7 @@ def predict(videos: list[Path], class_names: list[str], settings: EvalSettings, 
         raise MoteError(f"--top-k {top_k}: expected at least 1")
     meta = read_merged_metadata(settings.checkpoint)
     head, _, finetune_text = load_head(settings.checkpoint, meta)
-    text, _ = class_text_embeddings(meta, class_names, settings)
+    text, _, _ = class_text_embeddings(meta, class_names, settings)
     modulation = Modulation(finetune_text=finetune_text.float(), k=settings.k,
                             scales=settings.scales[:1] if settings.modulation else ())
     encoder = encoder_identity(settings.checkpoint, patch_alpha=settings.patch_alpha, original=settings.original)
