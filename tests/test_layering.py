@@ -28,7 +28,7 @@ LEVELS: list[set[str]] = [
     {"model"},
     # Ground: small torch-free modules every stage may use.
     {"hashing"},
-    {"atomic", "env", "textfile"},
+    {"atomic", "env", "textfile", "lifeline"},
     {"constants", "errors", "__init__", "assets"},
 ]
 LEVEL_OF = {name: i for i, names in enumerate(LEVELS) for name in names}

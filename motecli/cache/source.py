@@ -72,12 +72,14 @@ def eval_loader(source: VideoSource, indices: list[int], *, num_frames: int, cli
     from torch.utils.data import DataLoader, Subset
 
     from ..data.dataset import ClipDataset, collate_clips
+    from ..lifeline import worker_init_fn
 
     dataset = ClipDataset(source.videos, store=source.store, mode="test", num_frames=num_frames,
                           num_clips=clips, num_crops=crops)
     return DataLoader(Subset(dataset, indices), batch_size=batch_size, num_workers=workers,
                       collate_fn=collate_clips, shuffle=False,
-                      persistent_workers=False, pin_memory=torch.cuda.is_available())
+                      persistent_workers=False, pin_memory=torch.cuda.is_available(),
+                      worker_init_fn=worker_init_fn())
 
 
 def unique_source(source: VideoSource) -> tuple[VideoSource, list[int]]:

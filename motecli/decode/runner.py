@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing as mp
+import os
 import pickle
 import signal
 import time
@@ -33,6 +34,7 @@ from ..data.store import FAILURES, MANIFEST, STORE_VERSION, missing_shards, shar
 from ..data.video import HUNG_EXIT_CODE
 from ..env import hung_videos_file
 from ..errors import MoteError
+from ..lifeline import exit_with_parent
 from .shard import StoreSettings, write_shard
 
 log = logging.getLogger("mote")
@@ -110,8 +112,9 @@ def _picklable(err: Exception) -> Exception:
         return RuntimeError(f"{type(err).__name__}: {err}")
 
 
-def _shard_child(conn: Connection, task: tuple) -> None:
+def _shard_child(conn: Connection, task: tuple, parent: int) -> None:
     """Body of a shard process: send ("ok", counts) or ("error", exception), then exit."""
+    exit_with_parent(parent)  # a killed `mote decode` leaves no worker decoding on
     _worker_init()
     try:
         message = ("ok", write_shard(*task))
@@ -131,7 +134,7 @@ class _Running:
 
 def _start(ctx, task: tuple) -> _Running:
     parent, child = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_shard_child, args=(child, task), name=f"mote-decode-shard-{task[1]}", daemon=True)
+    process = ctx.Process(target=_shard_child, args=(child, task, os.getpid()), name=f"mote-decode-shard-{task[1]}", daemon=True)
     process.start()
     child.close()  # the child holds the write end now; its exit then reads as EOF here
     return _Running(task, process, parent)

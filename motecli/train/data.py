@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from ..errors import MoteError
 from ..env import cache_root
+from ..lifeline import worker_init_fn
 from .recipe import DataSection
 
 log = logging.getLogger("mote")
@@ -125,10 +126,11 @@ def train_loader(dataset: Dataset, *, batch_size: int, workers: int, seed: int, 
         raise MoteError(f"{len(dataset)} training clips give {len(sampler)} per process, fewer than one batch of {batch_size}")
     return DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers, collate_fn=_collate,
                       drop_last=True, generator=epoch_generator(seed, epoch), pin_memory=pin_memory,
-                      persistent_workers=False)
+                      persistent_workers=False, worker_init_fn=worker_init_fn())
 
 
 def val_loader(dataset: Dataset, *, batch_size: int, workers: int, rank: int, world_size: int) -> DataLoader:
     """Every validation clip exactly once across ranks (strided shards, no padding)."""
     shard = Subset(dataset, list(range(rank, len(dataset), world_size)))
-    return DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate)
+    return DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate,
+                      worker_init_fn=worker_init_fn())
