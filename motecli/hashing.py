@@ -8,7 +8,7 @@ import os
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-from .atomic import atomic_path
+from .atomic import atomic_path, remove_stale_temporaries_of
 from .env import cache_root
 
 
@@ -41,6 +41,7 @@ def file_sha256(path: str | os.PathLike) -> str:
             digest.update(chunk)
     memo[memo_key] = digest.hexdigest()
     try:
+        remove_stale_temporaries_of(memo_path)
         with atomic_path(memo_path) as tmp:
             tmp.write_text(json.dumps(memo))
     except OSError:

@@ -19,7 +19,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, remove_stale_temporaries
 from ..errors import MoteError
 
 log = logging.getLogger("mote")
@@ -156,8 +156,7 @@ class FrameCache:
     def remove_stale_temporaries(self) -> None:
         """Temporary shards left by killed runs; call only once every shard is valid,
         when no rank can still be writing one."""
-        for tmp in self.path.glob(".shard-*.h5.tmp-*"):
-            tmp.unlink(missing_ok=True)
+        remove_stale_temporaries(self.path, "shard-*.h5")
 
     def require_complete(self) -> None:
         missing = self.missing_shards()

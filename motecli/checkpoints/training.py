@@ -9,7 +9,12 @@ exactly these keys:
     quick_gelu, weights_id}, model (VideoCLIP state dict: visual.*, head.*,
     logit_scale), optimizer, scheduler, scaler, epoch (completed epochs), step
     (optimizer steps), rng {torch, cuda, numpy, python, routing}, recipe,
-    class_names, class_embeddings (float32 [C, D]), best_top1
+    class_names, class_embeddings (float32 [C, D]), best_top1, and best_epoch (the
+    epoch best.pt holds; absent from checkpoints of earlier versions)
+
+`last.pt` is written first and `best.pt` after it, so a kill between the two
+leaves a last.pt whose best_epoch is its own epoch: the resumed run re-creates
+best.pt from it (`copy_checkpoint`).
 """
 
 from __future__ import annotations
@@ -17,12 +22,13 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import shutil
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, remove_stale_temporaries_of
 from ..errors import MoteError
 
 FORMAT = "mote-train"
@@ -62,8 +68,30 @@ def save_training_checkpoint(path: str | os.PathLike, state: dict) -> Path:
     if missing:
         raise ValueError(f"checkpoint state lacks {missing}")
     path = Path(path)
+    remove_stale_temporaries_of(path)  # a killed save of a ViT-L checkpoint strands gigabytes
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
+    return path
+
+
+def checkpoint_mark(path: str | os.PathLike) -> tuple[int, float | None] | None:
+    """(epoch, best_top1) of a training checkpoint, memory-mapped so that only those two
+    numbers are read; None if there is no readable checkpoint at `path`."""
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        if isinstance(state, dict) and state.get("format") == FORMAT:
+            return int(state["epoch"]), state.get("best_top1")
+    except Exception:  # missing, torn, foreign: not the checkpoint looked for
+        pass
+    return None
+
+
+def copy_checkpoint(source: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """Copy a checkpoint file onto `path` atomically (temporary name, then rename)."""
+    path = Path(path)
+    remove_stale_temporaries_of(path)
+    with atomic_path(path) as tmp:
+        shutil.copyfile(source, tmp)
     return path
 
 

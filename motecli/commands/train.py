@@ -20,14 +20,20 @@ def train_command(
         None, "--resume", help="Continue from a checkpoint: a path, or 'auto' for <output>/last.pt (fresh start if absent).",
     ),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (overrides run.output)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace the run already in the output folder (default: refuse; see --resume auto).",
+    ),
 ) -> None:
     """Full fine-tuning of the CLIP image encoder and the MoTE head; one CPU to many GPUs under torchrun."""
     from ..train.recipe import load_recipe, with_output
+    from ..train.rundir import check_output, resolve_resume
 
     spec = load_recipe(recipe, set_)
     if output is not None:
         spec = with_output(spec, output)
+    # Torch-free checks first: a wrong --resume or an occupied folder fails in a fraction of a second.
+    check_output(Path(spec.run.output), resume=resolve_resume(resume, Path(spec.run.output)), overwrite=overwrite)
 
     from ..train.loop import train
 
-    train(spec, resume=resume)
+    train(spec, resume=resume, overwrite=overwrite)

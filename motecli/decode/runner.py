@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, remove_stale_temporaries
 from ..data.layouts import VideoList
 from ..data.store import FAILURES, MANIFEST, STORE_VERSION, missing_shards, shard_name
 from ..data.video import HUNG_EXIT_CODE
@@ -244,8 +244,7 @@ def decode_to_store(
     store = Path(store)
     start = time.perf_counter()
     manifest = _prepare(store, videos, settings)
-    for stale in store.glob(".shard-*.tmp-*"):
-        stale.unlink(missing_ok=True)
+    remove_stale_temporaries(store)  # of killed runs; a live writer's are kept
     todo = missing_shards(store, manifest)
     shards = -(-len(videos) // settings.shard_size)
     sizes = {s: min(settings.shard_size, len(videos) - s * settings.shard_size) for s in range(shards)}

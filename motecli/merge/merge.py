@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, remove_stale_temporaries_of
 from ..errors import MoteError
 from ..hashing import package_version
 from ..model.temporal import MoTEHead, head_parameter_count
@@ -98,6 +98,9 @@ def merge_checkpoint(
 
 def write_merged(out: Path, tensors: dict[str, torch.Tensor], metadata: dict) -> None:
     text = json.dumps(metadata, sort_keys=True)
+    sidecar = out.with_name(out.name + ".json")
+    for path in (out, sidecar):
+        remove_stale_temporaries_of(path)  # left by a killed `mote merge` of the same output
     with atomic_path(out) as tmp:
         if out.suffix == ".safetensors":
             from safetensors.torch import save_file
@@ -107,5 +110,5 @@ def write_merged(out: Path, tensors: dict[str, torch.Tensor], metadata: dict) ->
             torch.save(dict(format=MERGED_FORMAT, metadata=text, state=tensors), tmp)
         else:
             raise MoteError(f"--out {out}: expected a .safetensors or .pt file name")
-    with atomic_path(out.with_name(out.name + ".json")) as tmp:
+    with atomic_path(sidecar) as tmp:
         tmp.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, remove_stale_temporaries_of
 from ..errors import MoteError
 from ..hashing import json_sha256, package_version
 from ..env import cache_root
@@ -109,6 +109,7 @@ def lookup_text_cache(request: TextRequest, path: Path) -> TextEmbeddings | None
 def write_text_cache(path: Path, request: TextRequest, embeddings: np.ndarray, *, pretrained: str | None, seconds: float) -> None:
     import h5py
 
+    remove_stale_temporaries_of(path)  # left by a writer of this file that was killed
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
             f.create_dataset("embeddings", data=np.asarray(embeddings, dtype=np.float32))

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
+from ..atomic import remove_stale_temporaries_of, temporary_sibling
 from ..errors import MoteError
 from ..env import cache_root
 from ..lifeline import worker_init_fn
@@ -49,8 +50,8 @@ def ensure_synthetic_dataset(*, videos_per_class: int, shapes: tuple[str, ...], 
 
     final = synthetic_dataset_dir(videos_per_class=videos_per_class, shapes=shapes, directions=directions)
     if not (final / "datasets.toml").is_file():
-        tmp = final.with_name(f".{final.name}.tmp-{os.getpid()}")
-        shutil.rmtree(tmp, ignore_errors=True)
+        remove_stale_temporaries_of(final)  # folders of generators that were killed
+        tmp = temporary_sibling(final)
         log.info("generating the synthetic dataset under %s", final)
         make_synthetic_dataset(tmp, videos_per_class=videos_per_class, shapes=shapes, directions=directions,
                                seed=SYNTH_SEED)

@@ -29,16 +29,18 @@ from ..model.experts import draw_expert_indices, draw_wmr_taus, merge_weights_fo
 from ..model.loss import mote_loss
 from ..model.scoring import cosine_scores, fuse_views
 from ..model.video_clip import VideoCLIP, VideoModelConfig, build_video_clip
-from ..checkpoints.training import FORMAT, FORMAT_VERSION, capture_rng, load_training_checkpoint, restore_rng, save_training_checkpoint
+from ..checkpoints.training import (FORMAT, FORMAT_VERSION, capture_rng, checkpoint_mark, copy_checkpoint,
+                                    load_training_checkpoint, restore_rng, save_training_checkpoint)
 from .data import TrainData, build_train_data, train_loader, val_loader
 from .distributed import DistContext, all_reduce_sum, barrier, init_distributed, shutdown_distributed
 from .precision import Precision, resolve_precision
 from .progress import EpochProgress, MetricsLog
 from .recipe import LossSection, Recipe
+from .rundir import (BEST, LAST, METRICS, check_output, clear_run, continues_run, remove_checkpoint_temporaries,
+                     resolve_resume)
 from .schedule import WarmupCosine
 
 log = logging.getLogger("mote")
-LAST, BEST, METRICS = "last.pt", "best.pt", "metrics.jsonl"
 PART_KEYS = ("ce_expert", "ce_merged", "mse")
 SUM_KEYS = ("loss", "correct", "clips", *PART_KEYS)
 
@@ -124,6 +126,7 @@ class RunState:
     epochs: int
     epoch: int = 0  # completed epochs
     best_top1: float | None = None
+    best_epoch: int | None = None  # the epoch best.pt holds
 
     @property
     def step(self) -> int:
@@ -234,21 +237,6 @@ class TrainResult:
     model: VideoCLIP
 
 
-def _resolve_resume(resume: str | None, output: Path) -> Path | None:
-    if resume is None:
-        return None
-    if resume == "auto":
-        path = output / LAST
-        if not path.is_file():
-            log.info("--resume auto: no %s yet, starting from scratch", path)
-            return None
-        return path
-    path = Path(resume)
-    if not path.is_file():
-        raise MoteError(f"--resume {path}: no such file")
-    return path
-
-
 def _class_embeddings(*, spec: ClipSpec, pretrained: str | None, quick_gelu: bool | None, class_names: list[str],
                       templates_file: str | None, ctx: DistContext) -> torch.Tensor:
     """[C, D] float32 from the text cache; rank 0 fills the cache before the others read it."""
@@ -317,8 +305,29 @@ def restore_run(run: RunState, path: Path, *, class_names: list[str]) -> None:
     run.scheduler.load_state_dict(state["scheduler"])
     run.scaler.load_state_dict(state["scaler"])
     restore_rng(state["rng"], run.routing)
-    run.epoch, run.best_top1 = int(state["epoch"]), state["best_top1"]
+    run.epoch, run.best_top1, run.best_epoch = int(state["epoch"]), state["best_top1"], state.get("best_epoch")
     log.info("resumed from %s at epoch %d (step %d)", path, run.epoch, state["step"])
+
+
+def restore_best(run: RunState, *, output: Path, resumed_from: Path) -> None:
+    """Make `<output>/best.pt` hold the best epoch that the resumed checkpoint names.
+
+    A kill after last.pt is renamed into place but before best.pt is, leaves a last.pt
+    whose best epoch is its own: best.pt is copied from it. A run continued into another
+    folder takes best.pt from beside the checkpoint it resumed from.
+    """
+    if run.best_epoch is None:
+        return
+    best, mark = output / BEST, (run.best_epoch, run.best_top1)
+    if checkpoint_mark(best) == mark:
+        return
+    for source in ([resumed_from] if run.best_epoch == run.epoch else []) + [resumed_from.parent / BEST]:
+        if checkpoint_mark(source) == mark:
+            copy_checkpoint(source, best)
+            log.warning("re-created %s (epoch %d, val top-1 %.3f) from %s", best, *mark, source)
+            return
+    log.warning("%s: the best epoch so far (%d, val top-1 %.3f) is in no checkpoint at hand; best.pt will be "
+                "written when a later epoch improves on it", best, *mark)
 
 
 def checkpoint_state(run: RunState, *, recipe: Recipe, class_names: list[str]) -> dict:
@@ -330,7 +339,7 @@ def checkpoint_state(run: RunState, *, recipe: Recipe, class_names: list[str]) -
         model=run.model.state_dict(), optimizer=run.optimizer.state_dict(), scheduler=run.scheduler.state_dict(),
         scaler=run.scaler.state_dict(), epoch=run.epoch, step=run.step, rng=capture_rng(run.routing),
         recipe=recipe.to_dict(), class_names=list(class_names), class_embeddings=run.text.detach().float().cpu(),
-        best_top1=run.best_top1,
+        best_top1=run.best_top1, best_epoch=run.best_epoch,
     )
 
 
@@ -358,17 +367,28 @@ def train_while_improving(run: RunState, *, recipe: Recipe, data: TrainData, ctx
             record.update(val_top1=top1, val_clips=val_clips, val_failures=val_failures)
         is_best = top1 is not None and (run.best_top1 is None or top1 > run.best_top1)
         if is_best:
-            run.best_top1 = top1
+            run.best_top1, run.best_epoch = top1, run.epoch
         yield run.epoch, record, is_best
 
 
-def fit(recipe: Recipe, data: TrainData, *, ctx: DistContext, resume: str | None = None) -> TrainResult:
-    """Train on already-built datasets (the recipe's [data] section is not read here)."""
+def fit(recipe: Recipe, data: TrainData, *, ctx: DistContext, resume: str | None = None,
+        overwrite: bool = False) -> TrainResult:
+    """Train on already-built datasets (the recipe's [data] section is not read here).
+
+    An output folder that holds another run is refused unless `overwrite` (rundir.check_output).
+    """
     output = Path(recipe.run.output)
+    resume_path = resolve_resume(resume, output)
+    check_output(output, resume=resume_path, overwrite=overwrite)
     run = setup_run(recipe, data, ctx=ctx)
-    resume_path = _resolve_resume(resume, output)
     if resume_path is not None:
         restore_run(run, resume_path, class_names=data.class_names)
+    if ctx.is_main:
+        remove_checkpoint_temporaries(output)
+        if overwrite and not continues_run(resume_path, output):
+            clear_run(output)
+        if resume_path is not None:
+            restore_best(run, output=output, resumed_from=resume_path)
     metrics = MetricsLog(output / METRICS if ctx.is_main else None)
     metrics.write(kind="start", epoch=run.epoch, world_size=ctx.world_size, micro_batch=run.micro_batch,
                   steps_per_epoch=run.steps_per_epoch, precision=run.precision.name, data=data.description,
@@ -388,6 +408,8 @@ def fit(recipe: Recipe, data: TrainData, *, ctx: DistContext, resume: str | None
         metrics.write(**record)
         history.append(record)
         if ctx.is_main:
+            # last.pt first: it commits the epoch, and names best_epoch so that a kill
+            # before best.pt is renamed into place is repaired on resume (restore_best).
             state = checkpoint_state(run, recipe=recipe, class_names=data.class_names)
             save_training_checkpoint(output / LAST, state)
             if is_best:
@@ -397,9 +419,11 @@ def fit(recipe: Recipe, data: TrainData, *, ctx: DistContext, resume: str | None
                        model=run.model)
 
 
-def train(recipe: Recipe, *, resume: str | None = None) -> TrainResult:
+def train(recipe: Recipe, *, resume: str | None = None, overwrite: bool = False) -> TrainResult:
     """`mote train`: build the data of the recipe, then fit; sets up and tears down torchrun's group."""
-    resume_path = _resolve_resume(resume, Path(recipe.run.output))  # fail before any data is built
+    output = Path(recipe.run.output)
+    resume_path = resolve_resume(resume, output)  # fail before any data is built
+    check_output(output, resume=resume_path, overwrite=overwrite)
     ctx = init_distributed()
     if not ctx.is_main:
         log.setLevel(logging.WARNING)  # one copy of the progress lines; warnings from every rank
@@ -410,6 +434,6 @@ def train(recipe: Recipe, *, resume: str | None = None) -> TrainResult:
         barrier(ctx)  # rank 0 generates the synthetic set once; the others then read it
         if not ctx.is_main:
             data = build_train_data(recipe.data, num_frames=recipe.model.num_frames, seed=recipe.run.seed)
-        return fit(recipe, data, ctx=ctx, resume=None if resume_path is None else str(resume_path))
+        return fit(recipe, data, ctx=ctx, resume=None if resume_path is None else str(resume_path), overwrite=overwrite)
     finally:
         shutdown_distributed(ctx)

@@ -98,6 +98,7 @@ def test_writer_killed_mid_write_leaves_no_complete_looking_file(tmp_path):
     assert leftovers, "the kill should have left a temporary file behind"
     result = encode(out=out)
     assert not result.hit and read_text_cache(out).class_names == ["a", "b"]
+    assert not any(p.exists() for p in leftovers)  # the killed writer's temporary is removed by the next write
 
 
 def test_corrupt_and_newer_schema_files_are_errors(tmp_path):
