@@ -131,6 +131,7 @@ def encode_frames(
     encoder = encoder_identity(checkpoint, patch_alpha=patch_alpha, original=original)
     manifest = cache_manifest(source, encoder, num_frames=num_frames, clips=clips, crops=crops, shard_size=shard_size)
     cache = FrameCache.prepare(Path(out) if out else default_cache_dir(source, manifest), manifest)
+    cache.expect_videos(source.video_stamps())  # a video changed on disk: its shard is encoded again
     todo = cache.missing_shards([s for s in range(cache.num_shards) if s % world == rank])
     encoded = failed = 0
     backends: Counter = Counter()

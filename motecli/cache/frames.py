@@ -5,7 +5,9 @@ atomically) and `shard-SSSSS.h5`, each holding videos [s*K, (s+1)*K) of the list
 A shard is written to a temporary file and renamed into place, so it exists
 whole or not at all; a `done` flag per row is written last and the reader only
 trusts rows with done=1. A shard that cannot be opened or does not validate is
-recomputed. A folder whose manifest names another fingerprint is cleared.
+recomputed, and so is one whose `videos_sha256` (each of its videos' path, label,
+size and mtime, `expect_videos`) no longer matches: a video replaced in place is
+encoded again. A folder whose manifest names another fingerprint is cleared.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Iterator
 import numpy as np
 
 from ..atomic import atomic_path, remove_stale_temporaries
+from ..data.layouts import videos_sha256
 from ..errors import MoteError
 
 log = logging.getLogger("mote")
@@ -60,14 +63,16 @@ def _check_version(where: str, version) -> None:
         raise MoteError(f"{where}: schema_version {version} is newer than this mote reads ({SCHEMA_VERSION}); upgrade mote")
 
 
-def write_shard(path: Path, rows: ShardRows, *, key: str, shard: int, start: int) -> None:
-    """Write one shard atomically: temporary file, rows, then done flags, fsync, rename."""
+def write_shard(path: Path, rows: ShardRows, *, key: str, shard: int, start: int, videos: str = "") -> None:
+    """Write one shard atomically: temporary file, rows, then done flags, fsync, rename.
+    `videos`: the per-video fingerprint of its rows (FrameCache.expect_videos)."""
     import h5py
 
     n, v, t, d = rows.features.shape
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            f.attrs.update(schema_version=SCHEMA_VERSION, key=key, shard=shard, start=start, count=n)
+            f.attrs.update(schema_version=SCHEMA_VERSION, key=key, shard=shard, start=start, count=n,
+                           videos_sha256=videos)
             f.create_dataset("features", data=rows.features.astype(FEATURE_DTYPE),
                              chunks=(1, v, t, d) if n else None)  # one video per chunk
             f.create_dataset("labels", data=rows.labels.astype(np.int64))
@@ -99,6 +104,15 @@ class FrameCache:
         self.num_shards = -(-self.count // self.shard_size)
         self.items: list[tuple[str, int]] = [(p, int(y)) for p, y in self.manifest["items"]]
         self.class_names: list[str] = list(self.manifest["class_names"])
+        self.shard_videos: list[str] | None = None  # set by expect_videos
+
+    def expect_videos(self, stamps: list[tuple[int, int]]) -> None:
+        """Trust a shard only if its videos are still what they were when it was encoded:
+        `stamps` holds (size, mtime_ns) per video of the list (`VideoSource.video_stamps`)."""
+        if len(stamps) != self.count:
+            raise ValueError(f"{len(stamps)} stamps for {self.count} videos")
+        ranges = [self.shard_range(s) for s in range(self.num_shards)]
+        self.shard_videos = [videos_sha256(self.items[r.start:r.stop], stamps[r.start:r.stop]) for r in ranges]
 
     @classmethod
     def prepare(cls, path: str | os.PathLike, manifest: dict) -> "FrameCache":
@@ -142,6 +156,7 @@ class FrameCache:
                     and f["done"].shape == (len(rows),)
                     and bool(np.all(f["done"][:] == 1))
                     and f["features"].shape[0] == len(rows)
+                    and (self.shard_videos is None or f.attrs.get("videos_sha256") == self.shard_videos[shard])
                 )
         except Exception as err:  # a torn or foreign file: recompute rather than trust it
             log.warning("%s: unreadable shard (%s); it will be recomputed", path, err)
@@ -151,7 +166,8 @@ class FrameCache:
         return [s for s in (range(self.num_shards) if shards is None else shards) if not self.shard_is_valid(s)]
 
     def write(self, shard: int, rows: ShardRows) -> None:
-        write_shard(self.path / shard_name(shard), rows, key=self.key, shard=shard, start=self.shard_range(shard).start)
+        write_shard(self.path / shard_name(shard), rows, key=self.key, shard=shard, start=self.shard_range(shard).start,
+                    videos="" if self.shard_videos is None else self.shard_videos[shard])
 
     def remove_stale_temporaries(self) -> None:
         """Temporary shards left by killed runs; call only once every shard is valid,

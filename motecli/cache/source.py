@@ -33,6 +33,24 @@ class VideoSource:
 
         return dict(kind="store", manifest_sha256=json_sha256(read_manifest(self.store)))
 
+    def video_stamps(self) -> list[tuple[int, int]]:
+        """(size, mtime_ns) per video of what its frames are read from: the file as it is
+        now, or, from a frame store, the file as `mote decode` found it. A store older
+        than one of its videos is refused: its frames of that video are stale."""
+        if self.store is None:
+            return self.videos.stamps(range(len(self.videos)))
+        from ..data.layouts import MISSING_STAMP
+        from ..data.store import FrameStore, shard_count, shard_rows
+
+        store = FrameStore(self.store)
+        store.require_fresh(self.videos)
+        stamps: list[tuple[int, int]] = []
+        for shard in range(shard_count(store.manifest)):
+            recorded = store.shard_stamps(shard)
+            count = len(shard_rows(store.manifest, shard))
+            stamps += [MISSING_STAMP] * count if recorded is None else [tuple(s) for s in recorded.tolist()]
+        return stamps
+
 
 def resolve_source(
     *,

@@ -21,6 +21,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable, Sequence
 
 from ..errors import MoteError
 from ..textfile import read_labels_file
@@ -59,6 +60,10 @@ class VideoList:
             h.update(f"{rel}\t{label}\n".encode())
         return dict(sha256=h.hexdigest(), videos=len(self.items), classes=len(self.class_names))
 
+    def stamps(self, indices: Iterable[int]) -> list[tuple[int, int]]:
+        """`video_stamp` of each video at `indices`: one stat per video, no reading."""
+        return [video_stamp(self.path(i)) for i in indices]
+
     def with_class_names(self, names: list[str], *, origin: str) -> "VideoList":
         """The same videos with the class names replaced (e.g. by a labels file)."""
         if len(names) != len(self.class_names):
@@ -66,6 +71,31 @@ class VideoList:
                 f"{origin}: {len(names)} class names, but the dataset has {len(self.class_names)} classes"
             )
         return VideoList(self.root, self.items, list(names), f"{self.source}; names from {origin}")
+
+
+# --- what a video file was when it was read ------------------------------------------------
+
+MISSING_STAMP = (-1, -1)
+
+
+def video_stamp(path: str | os.PathLike) -> tuple[int, int]:
+    """(size in bytes, modification time in ns) of a video file, symlinks followed;
+    MISSING_STAMP when it cannot be stat'ed. A file replaced in place almost always
+    changes one of the two; reading its content (terabytes for a dataset) is not needed."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return MISSING_STAMP
+    return int(st.st_size), int(st.st_mtime_ns)
+
+
+def videos_sha256(items: Sequence[tuple[str, int]], stamps: Sequence[tuple[int, int]]) -> str:
+    """The per-video fingerprint of some rows of a list: sha256 over
+    `relpath<TAB>label<TAB>size<TAB>mtime_ns` lines, in order."""
+    h = hashlib.sha256()
+    for (rel, label), (size, mtime) in zip(items, stamps, strict=True):
+        h.update(f"{rel}\t{label}\t{size}\t{mtime}\n".encode())
+    return h.hexdigest()
 
 
 # --- small readers -------------------------------------------------------------------------

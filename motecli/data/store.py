@@ -9,8 +9,14 @@ docs/frame-store.md):
     failures.tsv      index, path, reason of the videos that could not be decoded
 
 In a shard: `n_frames` int32 [count] (0 for a failed video), `orig_frames` int32
-[count], `error` string [count] ('' when fine) and `frames/<k>` for the k-th video
-of the shard: raw uint8 [F, H, W, 3], or JPEG bytes, one vlen uint8 array per frame.
+[count], `error` string [count] ('' when fine), `stamps` int64 [count, 2] (each
+video's size and mtime_ns when decoded, `layouts.video_stamp`) and `frames/<k>` for
+the k-th video of the shard: raw uint8 [F, H, W, 3], or JPEG bytes, one vlen uint8
+array per frame.
+
+A shard is checked before it is trusted (`shard_problem`): it must open and hold
+the counts its attributes record; `mote decode` re-decodes a shard that does not,
+and one whose videos changed on disk since (their stamps differ).
 
 The sampling formulas apply to the F stored frames. HDF5 files are opened lazily
 in the reading process (after any fork) and reopened if the pid changes.
@@ -28,7 +34,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..errors import MoteError
-from .layouts import VideoList
+from .layouts import MISSING_STAMP, VideoList, video_stamp
 from .video import VideoReadError
 
 STORE_VERSION = 1
@@ -69,9 +75,67 @@ def manifest_videos(manifest: dict) -> VideoList:
     )
 
 
+def shard_count(manifest: dict) -> int:
+    return -(-len(manifest["items"]) // manifest["shard_size"])
+
+
+def shard_rows(manifest: dict, shard: int) -> range:
+    size = manifest["shard_size"]
+    return range(shard * size, min(len(manifest["items"]), (shard + 1) * size))
+
+
 def missing_shards(path: str | os.PathLike, manifest: dict) -> list[int]:
-    count = -(-len(manifest["items"]) // manifest["shard_size"])
-    return [s for s in range(count) if not (Path(path) / shard_name(s)).exists()]
+    return [s for s in range(shard_count(manifest)) if not (Path(path) / shard_name(s)).exists()]
+
+
+def _first_line(err: Exception) -> str:
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text[:160]}"
+
+
+def shard_problem(path: Path, rows: range, *, frames: bool = False) -> str | None:
+    """Why the shard file at `path` cannot be trusted for videos `rows`, or None.
+
+    It must open (a truncated HDF5 file does not) and hold the counts it records;
+    with `frames`, also one frames dataset of the recorded length per stored video.
+    """
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as f:
+            first, count = int(f.attrs.get("first", -1)), int(f.attrs.get("count", -1))
+            if (first, count) != (rows.start, len(rows)):
+                return f"holds videos [{first}, {first + count}), expected [{rows.start}, {rows.stop})"
+            for name in ("n_frames", "orig_frames", "error"):
+                if name not in f or f[name].shape != (count,):
+                    return f"'{name}' missing or not {count} rows"
+            if "frames" not in f:
+                return "no 'frames' group"
+            if frames:
+                group, n_frames = f["frames"], f["n_frames"][:]
+                for k in np.flatnonzero(n_frames > 0).tolist():
+                    if str(k) not in group or group[str(k)].shape[0] != n_frames[k]:
+                        return f"video {rows.start + k}: fewer stored frames than the {n_frames[k]} recorded"
+    except Exception as err:  # torn, truncated or not HDF5 at all
+        return f"cannot be read ({_first_line(err)})"
+    return None
+
+
+def read_stamps(path: Path, count: int) -> np.ndarray | None:
+    """The stamps recorded in a shard, int64 [count, 2]; None if it has none (older mote)."""
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        return f["stamps"][:].astype(np.int64).reshape(count, 2) if "stamps" in f else None
+
+
+def changed_since(stamps: np.ndarray | None, videos: VideoList, rows: range) -> list[int]:
+    """Videos of `rows` whose file now exists with another size or mtime than recorded.
+    A file that is gone is not counted: a store may outlive the videos it was made from."""
+    if stamps is None:
+        return []
+    now = videos.stamps(rows)
+    return [i for i, old, new in zip(rows, stamps.tolist(), now) if new != MISSING_STAMP and tuple(old) != new]
 
 
 class FrameStore:
@@ -86,6 +150,11 @@ class FrameStore:
             raise MoteError(
                 f"{self.path}: frame store incomplete ({len(missing)} shards missing); run `mote decode` again to finish it"
             )
+        for shard in range(shard_count(self.manifest)):  # one open per shard: a damaged one is named here
+            file = self.path / shard_name(shard)
+            problem = shard_problem(file, shard_rows(self.manifest, shard))
+            if problem:
+                raise MoteError(f"{file}: damaged frame store shard ({problem}); run `mote decode` again to re-decode it")
         self.videos = manifest_videos(self.manifest)
         self.format = self.manifest["format"]
         self.shard_size = self.manifest["shard_size"]
@@ -107,8 +176,36 @@ class FrameStore:
             self._files, self._pid = {}, os.getpid()
         shard = index // self.shard_size
         if shard not in self._files:
-            self._files[shard] = h5py.File(self.path / shard_name(shard), "r")
+            file = self.path / shard_name(shard)
+            try:
+                self._files[shard] = h5py.File(file, "r")
+            except OSError as err:  # damaged after this store was opened
+                raise MoteError(f"{file}: damaged frame store shard ({_first_line(err)}); "
+                                "run `mote decode` again to re-decode it") from None
         return self._files[shard], index % self.shard_size
+
+    def shard_stamps(self, shard: int) -> np.ndarray | None:
+        """(size, mtime_ns) of each video of a shard when it was decoded, int64 [count, 2];
+        None for a shard written before stamps were recorded."""
+        return read_stamps(self.path / shard_name(shard), len(shard_rows(self.manifest, shard)))
+
+    def changed_videos(self, videos: VideoList | None = None) -> list[int]:
+        """Videos whose file changed on disk since it was decoded (see `changed_since`);
+        `videos`: the same list under the root it is read from now (default the manifest's)."""
+        videos = videos or self.videos
+        changed = []
+        for shard in range(shard_count(self.manifest)):
+            changed += changed_since(self.shard_stamps(shard), videos, shard_rows(self.manifest, shard))
+        return changed
+
+    def require_fresh(self, videos: VideoList | None = None) -> None:
+        """Refuse a store older than one of its videos: its frames of that video are stale."""
+        videos = videos or self.videos
+        changed = self.changed_videos(videos)
+        if changed:
+            raise MoteError(f"{self.path}: frame store older than {len(changed)} of its videos "
+                            f"({videos.path(changed[0])} changed on disk since `mote decode`); "
+                            "run `mote decode` again to re-decode them")
 
     def num_frames(self, index: int) -> int:
         """Stored frames of video `index` (0 if it failed to decode)."""

@@ -30,7 +30,8 @@ from pathlib import Path
 
 from ..atomic import atomic_path, remove_stale_temporaries
 from ..data.layouts import VideoList
-from ..data.store import FAILURES, MANIFEST, STORE_VERSION, missing_shards, shard_name
+from ..data.store import (FAILURES, MANIFEST, STORE_VERSION, changed_since, missing_shards, read_manifest, read_stamps, shard_count,
+                          shard_name, shard_problem, shard_rows)
 from ..data.video import HUNG_EXIT_CODE
 from ..env import hung_videos_file
 from ..errors import MoteError
@@ -73,7 +74,7 @@ def _prepare(store: Path, videos: VideoList, settings: StoreSettings) -> dict:
     manifest = _manifest(videos, settings)
     file = store / MANIFEST
     if file.exists():
-        old = json.loads(file.read_text())
+        old = read_manifest(store)  # a damaged manifest is a one-line error naming it
         keys = ("version", "fingerprint", "short_side", "max_frames", "format", "jpeg_quality", "shard_size")
         diff = [k for k in keys if old.get(k) != manifest[k]]
         if diff:
@@ -85,6 +86,28 @@ def _prepare(store: Path, videos: VideoList, settings: StoreSettings) -> dict:
     with atomic_path(file) as tmp:
         tmp.write_text(json.dumps(manifest))
     return manifest
+
+
+def _shards_to_redo(store: Path, manifest: dict, videos: VideoList) -> list[int]:
+    """Shards that exist but cannot be trusted: damaged (they do not open or do not hold
+    their recorded counts), or holding a video that changed on disk since it was decoded."""
+    redo = []
+    for shard in range(shard_count(manifest)):
+        file, rows = store / shard_name(shard), shard_rows(manifest, shard)
+        if not file.exists():
+            continue
+        why = shard_problem(file, rows, frames=True)
+        if why is None:
+            stamps = read_stamps(file, len(rows))
+            changed = changed_since(stamps, videos, rows)
+            if stamps is None:
+                why = "written by an earlier mote that recorded no video sizes and times"
+            elif changed:
+                why = f"{len(changed)} of its videos changed on disk since (first: {videos.path(changed[0])})"
+        if why:
+            log.warning("decode: %s: %s; decoding it again", file, why)
+            redo.append(shard)
+    return redo
 
 
 def _preload() -> None:
@@ -245,7 +268,7 @@ def decode_to_store(
     start = time.perf_counter()
     manifest = _prepare(store, videos, settings)
     remove_stale_temporaries(store)  # of killed runs; a live writer's are kept
-    todo = missing_shards(store, manifest)
+    todo = sorted(missing_shards(store, manifest) + _shards_to_redo(store, manifest, videos))
     shards = -(-len(videos) // settings.shard_size)
     sizes = {s: min(settings.shard_size, len(videos) - s * settings.shard_size) for s in range(shards)}
     done_before = len(videos) - sum(sizes[s] for s in todo)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path
-from ..data.layouts import VideoList
+from ..data.layouts import VideoList, video_stamp
 from ..data.sampling import store_indices
 from ..data.store import quiet_jpeg_deprecation, shard_name
 from ..data.video import VideoReadError, read_frames
@@ -67,10 +67,12 @@ def write_shard(store: Path, shard: int, videos: VideoList, settings: StoreSetti
             f.attrs["first"], f.attrs["count"] = first, count
             n_frames = np.zeros(count, dtype=np.int32)
             orig_frames = np.zeros(count, dtype=np.int32)
+            stamps = np.zeros((count, 2), dtype=np.int64)
             errors = [""] * count
             group = f.create_group("frames")
             for k in range(count):
                 path = str(videos.path(first + k))
+                stamps[k] = video_stamp(path)  # before reading: a change during the read shows next run
                 try:
                     data, orig_frames[k] = encode_video(path, settings)
                 except VideoReadError as err:
@@ -87,5 +89,6 @@ def write_shard(store: Path, shard: int, videos: VideoList, settings: StoreSetti
                 n_frames[k] = len(data)
             f.create_dataset("n_frames", data=n_frames)
             f.create_dataset("orig_frames", data=orig_frames)
+            f.create_dataset("stamps", data=stamps)
             f.create_dataset("error", data=errors, dtype=h5py.string_dtype())
     return count - failed, failed

@@ -100,6 +100,9 @@ def build_train_data(data: DataSection, *, num_frames: int, seed: int) -> TrainD
     val_set = None
     if val is not None and (store_val is not None or not data.frame_store):
         val_set = ClipDataset(val, store=store_val, mode="test", num_frames=num_frames)
+    for dataset in (train_set, val_set):
+        if dataset is not None and dataset.store is not None:
+            dataset.store.require_fresh(dataset.videos)  # one stat per video: stale frames are refused
     return TrainData(train=train_set, val=val_set, class_names=list(train.class_names), description=train.source)
 
 
