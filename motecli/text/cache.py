@@ -2,11 +2,13 @@
 
 Readers import only h5py and numpy: a cache hit never loads torch or a model.
 Files are written under a temporary name and renamed, so the final name only
-ever holds a complete file.
+ever holds a complete file; a checksum of the contents (`content_sha256`) is
+verified on every read, so a file damaged later is an error, never a hit.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import time
 from dataclasses import dataclass
@@ -20,7 +22,17 @@ from ..hashing import json_sha256, package_version
 from ..env import cache_root
 
 TEXT_CACHE_KIND = "mote-text-embeddings"
-TEXT_SCHEMA_VERSION = 1
+TEXT_SCHEMA_VERSION = 2  # 2: content_sha256
+
+
+def content_sha256(embeddings: np.ndarray, class_names: list[str], templates: list[str]) -> str:
+    """sha256 over the embeddings (float32 little-endian, C order), then each class name
+    and each template as UTF-8 followed by a newline, with a NUL byte between the two lists."""
+    h = hashlib.sha256(np.ascontiguousarray(embeddings, dtype="<f4").tobytes())
+    h.update("".join(f"{name}\n" for name in class_names).encode())
+    h.update(b"\0")
+    h.update("".join(f"{template}\n" for template in templates).encode())
+    return h.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -83,10 +95,16 @@ def read_text_cache(path: str | Path) -> TextEmbeddings:
                 )
             if version != TEXT_SCHEMA_VERSION or not attrs.get("complete", False):
                 raise MoteError(f"{path}: incomplete or old text cache (schema {version}); delete it to recompute")
+            class_names = [s.decode() if isinstance(s, bytes) else s for s in f["classes"][()]]
+            templates = [s.decode() if isinstance(s, bytes) else s for s in f["templates"][()]]
+            embeddings = np.asarray(f["embeddings"][()], dtype=np.float32)
+            if content_sha256(embeddings, class_names, templates) != attrs.get("content_sha256"):
+                raise MoteError(f"{path}: text cache damaged (its contents no longer match the checksum written "
+                                "with them); delete it to recompute")
             return TextEmbeddings(
-                class_names=[s.decode() if isinstance(s, bytes) else s for s in f["classes"][()]],
-                templates=[s.decode() if isinstance(s, bytes) else s for s in f["templates"][()]],
-                embeddings=np.asarray(f["embeddings"][()], dtype=np.float32),
+                class_names=class_names,
+                templates=templates,
+                embeddings=embeddings,
                 model=str(attrs["model"]),
                 weights_id=str(attrs["weights_id"]),
                 key=str(attrs["key"]),
@@ -110,9 +128,10 @@ def write_text_cache(path: Path, request: TextRequest, embeddings: np.ndarray, *
     import h5py
 
     remove_stale_temporaries_of(path)  # left by a writer of this file that was killed
+    embeddings = np.asarray(embeddings, dtype=np.float32)
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            f.create_dataset("embeddings", data=np.asarray(embeddings, dtype=np.float32))
+            f.create_dataset("embeddings", data=embeddings)
             f.create_dataset("classes", data=list(request.class_names), dtype=h5py.string_dtype())
             f.create_dataset("templates", data=list(request.templates), dtype=h5py.string_dtype())
             f.attrs.update(
@@ -127,6 +146,7 @@ def write_text_cache(path: Path, request: TextRequest, embeddings: np.ndarray, *
                     "mote_version": package_version("motecli"),
                     "created_unix": time.time(),
                     "encode_seconds": seconds,
+                    "content_sha256": content_sha256(embeddings, list(request.class_names), list(request.templates)),
                     # Written last, inside the temporary file: a reader that finds
                     # it knows every dataset above was written in full.
                     "complete": True,

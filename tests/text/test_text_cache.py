@@ -112,3 +112,24 @@ def test_corrupt_and_newer_schema_files_are_errors(tmp_path):
         f.attrs["schema_version"] = 99
     with pytest.raises(MoteError, match="newer"):
         encode(out=newer)
+
+
+@pytest.mark.parametrize("what", ["embeddings", "classes"])
+def test_a_flipped_byte_is_an_error_not_a_hit(tmp_path, what):
+    out = tmp_path / "text.h5"
+    names = ["alpha-zebra", "beta-yak"]
+    first = encode(out=out, class_names=names)
+    data = bytearray(out.read_bytes())
+    if what == "embeddings":
+        with h5py.File(out, "r") as f:
+            offset = f["embeddings"].id.get_offset() + 5  # inside the first float
+    else:
+        assert data.count(b"beta-yak") == 1  # the class name's bytes in the file's heap
+        offset = data.index(b"beta-yak") + 5
+    data[offset] ^= 0x01
+    out.write_bytes(bytes(data))
+    with pytest.raises(MoteError, match="text cache damaged"):
+        encode(out=out, class_names=names)
+    out.unlink()
+    again = encode(out=out, class_names=names)
+    assert not again.hit and np.array_equal(again.embeddings.embeddings, first.embeddings.embeddings)
