@@ -31,6 +31,9 @@ def decode(
         help="Seconds one video may take (default $MOTE_DECODE_TIMEOUT_S, else 60); a video that hangs is recorded and skipped.",
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    retry_hung: bool = typer.Option(
+        False, "--retry-hung", help="Try the videos of the hung-videos registry again (and re-decode their shards).",
+    ),
 ) -> None:
     """Decode a dataset split or a list once into a resumable frame store."""
     from ..data.layouts import load_video_list
@@ -58,7 +61,7 @@ def decode(
         short_side=short_side, max_frames=max_frames, format=fmt, jpeg_quality=jpeg_quality, shard_size=shard_size,
         **limit,
     )
-    summary = decode_to_store(videos, out, settings=settings, workers=workers, progress=progress)
+    summary = decode_to_store(videos, out, settings=settings, workers=workers, progress=progress, retry_hung=retry_hung)
     typer.echo(f"mote decode: {summary.line()}")
 
 

@@ -32,7 +32,9 @@ as a video whose frames are the images in name order (backend `frames`).
   watchdog appends the video to the hung-videos registry and ends the process
   with `HUNG_EXIT_CODE`; callers that supervise processes (`mote decode`) re-run
   the work, and every later read of a registered video fails fast with a
-  VideoReadError instead of hanging again.
+  VideoReadError instead of hanging again, unless it runs under a larger limit
+  than the one the video hung under (the registry records it), or the video was
+  released from the registry (`forget_hung`, `mote decode --retry-hung`).
 - `vr.seek(0)` after `get_batch` releases decoder memory (decord #197).
 - Frames come back at native size and callers resize only the frames they
   keep: decord's width/height resize every frame it decodes while seeking,
@@ -97,9 +99,16 @@ def time_limit(seconds: float | None) -> Iterator[None]:
 
 
 # --- the hung-videos registry -------------------------------------------------------
-# One line per video that hung: `path<TAB>reason<TAB>UTC time`, the path resolved
+# One line per event: `path<TAB>reason<TAB>UTC time<TAB>limit`, the path resolved
 # (symlinks followed, so every layout naming the same file matches) and escaped.
-# Append-only: written only by a watchdog that is about to end its process.
+# `limit` is the watchdog limit in seconds the read hung under (lines of earlier
+# versions have no 4th field: the limit is taken from the reason), or `retry` for
+# a line that releases the video (`forget_hung`). Append-only, so concurrent
+# writers (watchdogs about to end their process, `mote decode --retry-hung`)
+# never lose a line; a video is skipped while its last line is not `retry`, and
+# only by reads whose limit is not larger than the largest it hung under.
+
+RETRY = "retry"
 
 
 _UNESCAPES = {"\\": "\\", "t": "\t", "n": "\n"}
@@ -117,12 +126,25 @@ def _registry_key(path: str) -> str:
     return os.path.realpath(path)
 
 
-# (registry file, (mtime_ns, size) when read, {resolved path: reason}); a process reads
-# the registry once and again only when it changes, so the check costs one stat per read.
-_registry_cache: tuple[Path, tuple[int, int], dict[str, str]] | None = None
+def _line_limit(fields: list[str]) -> float | None:
+    """The limit of a registry line: seconds, None for a `retry` line, inf if unknown."""
+    if len(fields) >= 4 and fields[3]:
+        if fields[3] == RETRY:
+            return None
+        try:
+            return float(fields[3])
+        except ValueError:
+            return float("inf")
+    found = re.search(r"for more than ([0-9.]+) s", fields[1])  # a line written before limits were
+    return float(found.group(1)) if found else float("inf")
 
 
-def _hung_videos() -> tuple[Path, dict[str, str]]:
+# (registry file, (mtime_ns, size) when read, {resolved path: (reason, limit)}); a process
+# reads the registry once and again only when it changes, so a check costs one stat per read.
+_registry_cache: tuple[Path, tuple[int, int], dict[str, tuple[str, float]]] | None = None
+
+
+def _hung_videos() -> tuple[Path, dict[str, tuple[str, float]]]:
     global _registry_cache
     file = hung_videos_file()
     try:
@@ -136,34 +158,77 @@ def _hung_videos() -> tuple[Path, dict[str, str]]:
         try:
             for line in file.read_text(encoding="utf-8", errors="replace").split("\n"):
                 fields = line.split("\t")
-                if len(fields) >= 2 and fields[0]:
-                    entries[_unescape(fields[0])] = _unescape(fields[1])
+                if len(fields) < 2 or not fields[0]:
+                    continue
+                path, limit = _unescape(fields[0]), _line_limit(fields)
+                if limit is None:
+                    entries.pop(path, None)
+                else:  # hung again (under another limit): keep the largest limit it hung under
+                    entries[path] = (_unescape(fields[1]), max(limit, entries.get(path, ("", limit))[1]))
         except OSError as err:
             log.warning("cannot read the hung-videos registry %s: %s", file, err)
         cached = _registry_cache = (file, stamp, entries)
     return file, cached[2]
 
 
-def _check_not_hung(path: str) -> None:
+def retries_hung(path: str, limit_s: float | None) -> bool:
+    """Whether `path` is registered as hung under a smaller limit than `limit_s`, so that a
+    read under `limit_s` tries it again."""
+    _, entries = _hung_videos()
+    entry = entries.get(_registry_key(path)) if entries else None
+    return entry is not None and limit_s is not None and limit_s > entry[1]
+
+
+def read_limit(timeout_s: float | None) -> float | None:
+    """The limit a read with `timeout_s` would be recorded under if it hung: the watchdog's
+    (timeout + `$MOTE_HANG_GRACE_S`), or the timeout alone when the watchdog is off."""
+    return None if not timeout_s else timeout_s + (hang_grace_s() or 0.0)
+
+
+def _check_not_hung(path: str, limit_s: float | None) -> None:
+    """Skip a registered video, unless this read's watchdog limit `limit_s` is larger than
+    the largest it hung under (a read without a limit never retries it)."""
     file, entries = _hung_videos()
-    reason = entries.get(_registry_key(path)) if entries else None
-    if reason is not None:
-        raise VideoReadError(f"{reason} in an earlier run; skipped (listed in {file})")
+    entry = entries.get(_registry_key(path)) if entries else None
+    if entry is None:
+        return
+    reason, hung_under = entry
+    if limit_s is not None and limit_s > hung_under:
+        log.info("%s: hung under a %g s limit in an earlier run; trying again under %g s", path, hung_under, limit_s)
+        return
+    raise VideoReadError(f"{reason} in an earlier run; skipped (listed in {file}; a larger limit "
+                         "or `mote decode --retry-hung` tries it again)")
 
 
-def _register_hung(path: str, reason: str) -> Path:
+def _append_line(fields: list[str]) -> Path:
     """Append one fsync'd line; one write call, so concurrent writers do not interleave."""
     file = hung_videos_file()
     file.parent.mkdir(parents=True, exist_ok=True)
-    when = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    line = f"{_escape(_registry_key(path))}\t{_escape(reason)}\t{when}\n".encode()
     fd = os.open(file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        os.write(fd, line)
+        os.write(fd, ("\t".join(_escape(f) for f in fields) + "\n").encode())
         os.fsync(fd)
     finally:
         os.close(fd)
     return file
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _register_hung(path: str, reason: str, limit_s: float) -> Path:
+    return _append_line([_registry_key(path), reason, _now(), f"{limit_s:.6g}"])
+
+
+def forget_hung(paths: list[str]) -> list[str]:
+    """Release the registered videos among `paths`, so the next read tries them again
+    (a `retry` line each); returns the paths released."""
+    _, entries = _hung_videos()
+    released = [p for p in paths if _registry_key(p) in entries]
+    for path in released:
+        _append_line([_registry_key(path), "released for a retry", _now(), RETRY])
+    return released
 
 
 # --- the watchdog --------------------------------------------------------------------
@@ -173,7 +238,7 @@ def _hung(path: str, limit_s: float) -> None:
     """Called by the watchdog on overrun: record the video, say so, end the process."""
     reason = f"decoding hung for more than {limit_s:g} s"
     try:
-        where = f"recorded in {_register_hung(path, reason)}"
+        where = f"recorded in {_register_hung(path, reason, limit_s)}"
     except OSError as err:
         where = f"NOT recorded in the hung-videos registry ({err})"
     message = f"{path}: {reason}; {where}; ending process {os.getpid()} (exit code {HUNG_EXIT_CODE})"
@@ -455,18 +520,18 @@ def read_video(
     `pick` maps a frame count to an int array of indices of any shape. `backend`
     (default `$MOTE_VIDEO_BACKEND`, else auto) is described in the module notes.
     Raises VideoReadError (never anything else) for any unusable video, including
-    one listed in the hung-videos registry. A read running `$MOTE_HANG_GRACE_S`
-    beyond `timeout_s` ends the process (see the module notes); `timeout_s=None`
-    disables both limits.
+    one listed in the hung-videos registry under a limit at least this read's. A
+    read running `$MOTE_HANG_GRACE_S` beyond `timeout_s` ends the process (see the
+    module notes); `timeout_s=None` disables both limits.
     """
-    _check_not_hung(path)
     backend = backend or video_backend()
     if backend not in _READERS:
         raise MoteError(f"video backend {backend!r}: expected one of {', '.join(_READERS)}")
+    grace = hang_grace_s() if timeout_s else None
+    _check_not_hung(path, read_limit(timeout_s))
     # The first import takes seconds (more on a cold disk); it must not count against a
     # limit whose overrun registers the video as hung.
     import_decord()
-    grace = hang_grace_s() if timeout_s else None
     with hang_guard(path, None if grace is None else timeout_s + grace), time_limit(timeout_s):
         if os.path.isdir(path):
             return _read_frame_folder(path, pick)

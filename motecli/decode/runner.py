@@ -2,8 +2,11 @@
 
 Resuming is by construction: the manifest is written first (atomically) and each
 shard is renamed into place only when complete, so a second run after a kill
-finds the finished shards, deletes stale temporary files and decodes only the
-missing shards. A second run with different settings or a different video list
+finds the finished shards, deletes the temporary files of writers that are gone
+and decodes only the missing shards. It also checks the shards it finds and
+decodes again one that is damaged, one holding a video that changed on disk
+since (size or mtime), and one holding a video that hung under a smaller limit
+than this run's. A second run with different settings or a different video list
 is refused instead of mixing two stores. One writer per store at a time.
 
 Each shard is decoded in its own forked process (also with one worker), under a
@@ -28,11 +31,13 @@ from dataclasses import asdict, dataclass
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
+import numpy as np
+
 from ..atomic import atomic_path, remove_stale_temporaries
 from ..data.layouts import VideoList
-from ..data.store import (FAILURES, MANIFEST, STORE_VERSION, changed_since, missing_shards, read_manifest, read_stamps, shard_count,
-                          shard_name, shard_problem, shard_rows)
-from ..data.video import HUNG_EXIT_CODE
+from ..data.store import (FAILURES, MANIFEST, STORE_VERSION, changed_since, missing_shards, read_manifest,
+                          read_stamps, shard_count, shard_name, shard_problem, shard_rows)
+from ..data.video import HUNG_EXIT_CODE, forget_hung, read_limit, retries_hung
 from ..env import hung_videos_file
 from ..errors import MoteError
 from ..lifeline import exit_with_parent
@@ -88,9 +93,19 @@ def _prepare(store: Path, videos: VideoList, settings: StoreSettings) -> dict:
     return manifest
 
 
-def _shards_to_redo(store: Path, manifest: dict, videos: VideoList) -> list[int]:
+def _retriable(file: Path, videos: VideoList, rows: range, limit_s: float | None) -> list[int]:
+    """Failed videos of a shard that hung under a smaller limit than this run's."""
+    import h5py
+
+    with h5py.File(file, "r") as f:
+        failed = np.flatnonzero(f["n_frames"][:] == 0).tolist()
+    return [rows.start + k for k in failed if retries_hung(str(videos.path(rows.start + k)), limit_s)]
+
+
+def _shards_to_redo(store: Path, manifest: dict, videos: VideoList, limit_s: float | None) -> list[int]:
     """Shards that exist but cannot be trusted: damaged (they do not open or do not hold
-    their recorded counts), or holding a video that changed on disk since it was decoded."""
+    their recorded counts), holding a video that changed on disk since it was decoded, or
+    a video that hung under a smaller limit than `limit_s` (this run's)."""
     redo = []
     for shard in range(shard_count(manifest)):
         file, rows = store / shard_name(shard), shard_rows(manifest, shard)
@@ -100,14 +115,31 @@ def _shards_to_redo(store: Path, manifest: dict, videos: VideoList) -> list[int]
         if why is None:
             stamps = read_stamps(file, len(rows))
             changed = changed_since(stamps, videos, rows)
+            retry = _retriable(file, videos, rows, limit_s)
             if stamps is None:
                 why = "written by an earlier mote that recorded no video sizes and times"
             elif changed:
                 why = f"{len(changed)} of its videos changed on disk since (first: {videos.path(changed[0])})"
+            elif retry:
+                why = f"{videos.path(retry[0])} hung under a smaller limit than this run's {limit_s:g} s"
         if why:
             log.warning("decode: %s: %s; decoding it again", file, why)
             redo.append(shard)
     return redo
+
+
+def _retry_hung(store: Path, manifest: dict, videos: VideoList) -> None:
+    """Release this list's registered videos and remove the shards that recorded them as
+    failed, so that they are decoded again."""
+    try:
+        released = set(forget_hung([str(videos.path(i)) for i in range(len(videos))]))
+    except OSError as err:
+        raise MoteError(f"--retry-hung: cannot write the hung-videos registry {hung_videos_file()} ({err})") from None
+    log.info("decode: %d videos released from the hung-videos registry %s", len(released), hung_videos_file())
+    for shard in range(shard_count(manifest)):
+        file = store / shard_name(shard)
+        if file.exists() and any(str(videos.path(i)) in released for i in shard_rows(manifest, shard)):
+            file.unlink()
 
 
 def _preload() -> None:
@@ -253,8 +285,10 @@ def decode_to_store(
     settings: StoreSettings | None = None,
     workers: int = 1,
     progress: bool = True,
+    retry_hung: bool = False,
 ) -> DecodeSummary:
-    """Decode `videos` into the frame store folder `store`, resuming a previous run."""
+    """Decode `videos` into the frame store folder `store`, resuming a previous run.
+    `retry_hung`: release the videos of the list from the hung-videos registry first."""
     from tqdm import tqdm
 
     settings = settings or StoreSettings()
@@ -268,7 +302,10 @@ def decode_to_store(
     start = time.perf_counter()
     manifest = _prepare(store, videos, settings)
     remove_stale_temporaries(store)  # of killed runs; a live writer's are kept
-    todo = sorted(missing_shards(store, manifest) + _shards_to_redo(store, manifest, videos))
+    if retry_hung:
+        _retry_hung(store, manifest, videos)
+    redo = _shards_to_redo(store, manifest, videos, read_limit(settings.timeout_s))
+    todo = sorted(missing_shards(store, manifest) + redo)
     shards = -(-len(videos) // settings.shard_size)
     sizes = {s: min(settings.shard_size, len(videos) - s * settings.shard_size) for s in range(shards)}
     done_before = len(videos) - sum(sizes[s] for s in todo)

@@ -151,13 +151,15 @@ def test_watchdog_ends_a_stuck_read_and_registers_the_video(hung_read):
 def test_registered_video_fails_fast_with_the_hung_reason(hung_read, synth_dataset, monkeypatch):
     registry, stuck, good, _ = hung_read
     monkeypatch.setenv("MOTE_HUNG_VIDEOS", str(registry))
+    monkeypatch.setenv("MOTE_HANG_GRACE_S", str(GRACE_S))  # reads under the limit it hung under
     with pytest.raises(VideoReadError, match=r"hung for more than 0\.8 s in an earlier run; skipped"):
-        read_frames(str(stuck), lambda n: np.arange(n))
+        read_frames(str(stuck), lambda n: np.arange(n), timeout_s=TIMEOUT_S)
     assert len(read_frames(str(good), lambda n: np.arange(2))[0]) == 2
-    # The same file under another layout (UCF-101 names are symlinks) is skipped too.
+    # The same file under another layout (UCF-101 names are symlinks) is skipped too,
+    # by a read whose limit is not larger than the one it hung under.
     ucf, index = _same_file_in(synth_dataset, "synth_ucf", stuck)
     assert ucf.path(index).is_symlink()
-    item = ClipDataset(ucf, mode="test", num_frames=2)[index]
+    item = ClipDataset(ucf, mode="test", num_frames=2, read_timeout_s=TIMEOUT_S)[index]
     assert item["frames"] is None and "earlier run; skipped" in item["error"]
 
 
