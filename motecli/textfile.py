@@ -1,7 +1,10 @@
-"""Reading a user's text files (labels, lists, annotations) with one-line errors.
+"""Reading a user's files (labels, lists, annotations) with one-line errors.
 
 A labels file is one class name per line, or CSV `id,name` with a header (the
 release's format). Every stage that takes class names reads them through here.
+`require_file` is the check every path a user names goes through first: a
+missing path, a folder where a file is expected, or an unreadable file is one
+line naming it, before any heavy import.
 """
 
 from __future__ import annotations
@@ -14,13 +17,23 @@ from pathlib import Path
 from .errors import MoteError
 
 
+def require_file(path: str | os.PathLike, what: str = "", *, expected: str = "a file", missing: str = "") -> Path:
+    """`path` if it is a readable file; else a MoteError '<what> <path>: no such file'
+    (then `missing`, a hint), 'is a directory, expected <expected>' or 'not readable'."""
+    path = Path(path)
+    where = f"{what} {path}".strip()
+    if path.is_dir():
+        raise MoteError(f"{where}: is a directory, expected {expected}")
+    if not path.exists():
+        raise MoteError(f"{where}: no such file{'; ' + missing if missing else ''}")
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise MoteError(f"{where}: not readable, expected {expected}")
+    return path
+
+
 def read_text_file(path: str | os.PathLike, what: str) -> str:
     """The file's UTF-8 text; a MoteError naming `what` and the path otherwise."""
-    path = Path(path)
-    if not path.exists():
-        raise MoteError(f"{what} {path}: no such file")
-    if path.is_dir():
-        raise MoteError(f"{what} {path}: is a directory, expected a text file")
+    path = require_file(path, what, expected="a text file")
     try:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:

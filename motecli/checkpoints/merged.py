@@ -14,6 +14,9 @@ import torch
 
 from ..env import default_checkpoint
 from ..errors import MoteError
+from ..textfile import require_file
+
+MISSING_HINT = "pass --checkpoint FILE (written by `mote merge`) or set $MOTE_CHECKPOINT"
 
 MERGED_FORMAT = "mote-merged"
 MERGED_VERSION = 1
@@ -41,11 +44,8 @@ def _check_metadata(path: Path, meta: dict) -> dict:
 
 def read_merged_metadata(path: str | os.PathLike) -> dict:
     """The JSON metadata of a merged file, without loading its tensors."""
-    path = Path(path)
-    if not path.is_file():
-        raise MoteError(
-            f"{path}: no such merged model; pass --checkpoint FILE (written by `mote merge`) or set $MOTE_CHECKPOINT"
-        )
+    path = require_file(path, "merged model", expected="a merged model file (written by `mote merge`)",
+                        missing=MISSING_HINT)
     if path.suffix == ".safetensors":
         from safetensors import safe_open
 

@@ -30,6 +30,7 @@ import torch
 
 from ..atomic import atomic_path, remove_stale_temporaries_of
 from ..errors import MoteError
+from ..textfile import require_file
 
 FORMAT = "mote-train"
 FORMAT_VERSION = 1
@@ -97,9 +98,7 @@ def copy_checkpoint(source: str | os.PathLike, path: str | os.PathLike) -> Path:
 
 def load_training_checkpoint(path: str | os.PathLike, *, map_location: str | torch.device = "cpu") -> dict:
     """A checkpoint written by `mote train`, loaded with weights_only=True."""
-    path = Path(path)
-    if not path.is_file():
-        raise MoteError(f"checkpoint {path}: no such file")
+    path = require_file(path, "checkpoint", expected="a training checkpoint file (last.pt, best.pt)")
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as err:

@@ -32,9 +32,13 @@ _shard = typer.Option(64, "--shard-size", help="Videos per cache shard (the unit
 
 
 def _checkpoint_path(checkpoint: Optional[Path]) -> Path:
+    """The merged model, checked to be a file before torch is imported."""
     from ..env import default_checkpoint
+    from ..textfile import require_file
 
-    return checkpoint or default_checkpoint()
+    return require_file(checkpoint or default_checkpoint(), "merged model",
+                        expected="a merged model file (written by `mote merge`)",
+                        missing="pass --checkpoint FILE (written by `mote merge`) or set $MOTE_CHECKPOINT")
 
 
 def _num_frames(checkpoint: Path, frames: Optional[int]) -> int:
@@ -138,31 +142,35 @@ def eval_cmd(
 ) -> None:
     """Top-1 / top-5 from the frame and text caches (computing what is missing once); several
     checkpoints in one call, one results file each, then HM_ZS / trade-off per checkpoint."""
-    from rich.console import Console
-
     from ..env import default_checkpoint
-    from ..eval.batch import evaluate_checkpoints, expand_checkpoints
-    from ..eval.protocols import resolve_views
-    from ..eval.report import results_table
-    from ..eval.results import to_text
-    from ..eval.runner import EvalSettings, split_sources
+    from ..eval.batch import expand_checkpoints
+    from ..eval.protocols import resolve_views, split_sources
     from ..text.labels import read_templates_file
 
-    checkpoints = expand_checkpoints(checkpoint, default=default_checkpoint())
+    # Torch-free checks first (files, lists, options): a bad argument fails in a fraction of a second.
+    checkpoints = [_checkpoint_path(path) for path in expand_checkpoints(checkpoint, default=default_checkpoint())]
     clips, crops = resolve_views(protocol=protocol, views=views, clips=clips, crops=crops)
-    ks = _ks(tfm_k)
-    settings = EvalSettings(
-        checkpoint=checkpoints[0], protocol=protocol, clips=clips, crops=crops, num_frames=0,  # T: per checkpoint
-        modulation=modulation, scales=_scales(tfm_scale), k=ks[0], ks=ks, templates=read_templates_file(templates),
-        half_classes=half_classes, patch_alpha=patch_alpha, original=original, text_pretrained=text_pretrained,
-        from_videos=from_videos, batch_size=batch_size, workers=workers, device=device, shard_size=shard_size,
-    )
+    ks, scales, template_list = _ks(tfm_k), _scales(tfm_scale), read_templates_file(templates)
     sources = split_sources(dataset=dataset, split=split, list_file=list_file, labels=labels, root=root,
                             config=config, store=store)
     if plot:
         from ..eval.plots import _pyplot
 
         _pyplot()  # fail before the evaluation, not after it
+
+    from rich.console import Console
+
+    from ..eval.batch import evaluate_checkpoints
+    from ..eval.report import results_table
+    from ..eval.results import to_text
+    from ..eval.runner import EvalSettings
+
+    settings = EvalSettings(
+        checkpoint=checkpoints[0], protocol=protocol, clips=clips, crops=crops, num_frames=0,  # T: per checkpoint
+        modulation=modulation, scales=scales, k=ks[0], ks=ks, templates=template_list,
+        half_classes=half_classes, patch_alpha=patch_alpha, original=original, text_pretrained=text_pretrained,
+        from_videos=from_videos, batch_size=batch_size, workers=workers, device=device, shard_size=shard_size,
+    )
     console = Console(soft_wrap=True)
 
     def show(done) -> None:

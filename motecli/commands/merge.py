@@ -26,14 +26,19 @@ def merge(
     original: Optional[str] = typer.Option(None, "--original", help="Original CLIP weights for --patch-alpha: open_clip tag or local file."),
 ) -> None:
     """Average each block's experts into one FFN; keep what evaluation needs, drop training state."""
+    from ..merge.args import check_merge_args
+    from ..textfile import read_labels_file
+
+    # Before torch is imported: a wrong name or a missing file fails in a fraction of a second.
+    check_merge_args(checkpoint, out=out, patch_alpha=patch_alpha, original=original)
+    class_names = read_labels_file(labels) if labels else None
+
     from rich.console import Console
 
     from ..merge.merge import merge_checkpoint
-    from ..textfile import read_labels_file
 
     report = merge_checkpoint(
-        checkpoint, out=out, model=model, class_names=read_labels_file(labels) if labels else None,
-        patch_alpha=patch_alpha, original=original,
+        checkpoint, out=out, model=model, class_names=class_names, patch_alpha=patch_alpha, original=original,
     )
     meta = report.metadata
     console = Console()

@@ -25,13 +25,14 @@ def train_command(
     ),
 ) -> None:
     """Full fine-tuning of the CLIP image encoder and the MoTE head; one CPU to many GPUs under torchrun."""
-    from ..train.recipe import load_recipe, with_output
+    from ..train.recipe import check_recipe_files, load_recipe, with_output
     from ..train.rundir import check_output, resolve_resume
 
     spec = load_recipe(recipe, set_)
     if output is not None:
         spec = with_output(spec, output)
-    # Torch-free checks first: a wrong --resume or an occupied folder fails in a fraction of a second.
+    # Torch-free checks first: a wrong path, --resume or an occupied folder fails in a fraction of a second.
+    check_recipe_files(spec)
     check_output(Path(spec.run.output), resume=resolve_resume(resume, Path(spec.run.output)), overwrite=overwrite)
 
     from ..train.loop import train

@@ -40,6 +40,20 @@ def parse_splits(split: str, *, num_splits: int) -> list[int]:
     return [int(split)]
 
 
+def split_sources(*, dataset: str | None, split: str, list_file, labels, root, config, store) -> list[VideoSource]:
+    """The test VideoSources of `--split 1|2|3|all` of a named dataset, or of one list."""
+    from ..cache.source import resolve_source
+
+    if dataset is None:
+        if split not in ("1", "all"):
+            raise MoteError(f"--split {split}: a --list is one split; use --dataset for the official splits")
+        return [resolve_source(list_file=list_file, labels=labels, root=root, store=store)]
+    from ..data.registry import load_entry
+
+    numbers = parse_splits(split, num_splits=load_entry(dataset, config).num_splits())
+    return [resolve_source(dataset=dataset, split=n, config=config, store=store) for n in numbers]
+
+
 def half_class_draws(num_classes: int, seeds: tuple[int, ...] = HALF_CLASS_SEEDS) -> list[np.ndarray]:
     """For each seed s the release's draw: `np.random.seed(s); np.random.permutation(C)[:C // 2]`
     (with a private RandomState, so global numpy state is untouched), sorted."""

@@ -27,7 +27,7 @@ from ..constants import HALF_CLASS_SEEDS
 from ..errors import MoteError
 from ..checkpoints.merged import load_head, read_merged_metadata
 from .metrics import Accumulator
-from .protocols import mean_std
+from .protocols import mean_std, split_sources  # noqa: F401  (split_sources: public here too)
 from .scoring import Modulation, score_chunk
 
 log = logging.getLogger("mote")
@@ -190,21 +190,6 @@ def evaluate(sources: list[VideoSource], settings: EvalSettings, *, name: str, d
         finetune_classes=all(s.videos.class_names == meta["class_names"] for s in sources),
         wall_seconds=time.perf_counter() - started, runs=runs,
     )
-
-
-def split_sources(*, dataset: str | None, split: str, list_file, labels, root, config, store) -> list[VideoSource]:
-    """The test VideoSources of `--split 1|2|3|all` of a named dataset, or of one list."""
-    from ..cache.source import resolve_source
-    from .protocols import parse_splits
-
-    if dataset is None:
-        if split not in ("1", "all"):
-            raise MoteError(f"--split {split}: a --list is one split; use --dataset for the official splits")
-        return [resolve_source(list_file=list_file, labels=labels, root=root, store=store)]
-    from ..data.registry import load_entry
-
-    numbers = parse_splits(split, num_splits=load_entry(dataset, config).num_splits())
-    return [resolve_source(dataset=dataset, split=n, config=config, store=store) for n in numbers]
 
 
 def run_eval(*, sources: list[VideoSource], settings: EvalSettings, out_dir: str | Path,

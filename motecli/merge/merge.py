@@ -24,6 +24,7 @@ from ..model.temporal import MoTEHead, head_parameter_count
 from ..checkpoints.merged import MERGED_FORMAT, MERGED_VERSION, build_visual, state_sha256
 from ..checkpoints.source import SourceCheckpoint, read_source_checkpoint
 from ..model.patch import original_visual_state, patch_visual_state
+from .args import check_merge_args, check_merged_output
 
 log = logging.getLogger("mote")
 
@@ -61,6 +62,7 @@ def merge_checkpoint(
 ) -> MergeReport:
     """Read `path` (ours or the release), collapse the experts, optionally patch the
     image encoder, write `out` (.safetensors, or weights-only .pt) and `out`.json."""
+    check_merge_args(path, out=out, patch_alpha=patch_alpha, original=original)
     source = read_source_checkpoint(path, model=model, class_names=class_names)
     head, before = collapse_head(source)
     visual = {k: v.float() for k, v in source.visual.items()}
@@ -68,15 +70,11 @@ def merge_checkpoint(
     build_visual(source.clip["model"], quick_gelu=source.config.quick_gelu, state=visual, source=str(source.path))
     patch = None
     if patch_alpha is not None:
-        if original is None:
-            raise MoteError("--patch-alpha needs --original (the CLIP weights to mix in: open_clip tag or local file)")
         orig_state, orig_id = original_visual_state(
             model=source.clip["model"], original=original, quick_gelu=source.config.quick_gelu
         )
         visual = patch_visual_state(visual, orig_state, alpha=patch_alpha)
         patch = dict(alpha=patch_alpha, original=original, original_weights_id=orig_id)
-    elif original is not None:
-        raise MoteError("--original is only used with --patch-alpha")
 
     config = source.config.to_dict() | dict(num_experts=1)
     metadata = dict(
@@ -97,6 +95,7 @@ def merge_checkpoint(
 
 
 def write_merged(out: Path, tensors: dict[str, torch.Tensor], metadata: dict) -> None:
+    out = check_merged_output(out)
     text = json.dumps(metadata, sort_keys=True)
     sidecar = out.with_name(out.name + ".json")
     for path in (out, sidecar):
@@ -106,9 +105,7 @@ def write_merged(out: Path, tensors: dict[str, torch.Tensor], metadata: dict) ->
             from safetensors.torch import save_file
 
             save_file(tensors, str(tmp), metadata={"mote": text})
-        elif out.suffix in (".pt", ".pth"):
-            torch.save(dict(format=MERGED_FORMAT, metadata=text, state=tensors), tmp)
         else:
-            raise MoteError(f"--out {out}: expected a .safetensors or .pt file name")
+            torch.save(dict(format=MERGED_FORMAT, metadata=text, state=tensors), tmp)
     with atomic_path(sidecar) as tmp:
         tmp.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from ..errors import MoteError
 from ..hashing import file_sha256, package_version
+from ..textfile import require_file
 
 TINY_MODEL = "mote-tiny"
 RANDOM_INIT_SEED = 0
@@ -39,10 +39,6 @@ def weights_identity(model: str, pretrained: str | None) -> str:
             f":torch-{package_version('torch')}"
         )
     if looks_like_path(pretrained):
-        path = Path(pretrained)
-        if not path.is_file():
-            raise MoteError(f"--pretrained {pretrained}: no such file")
-        if not os.access(path, os.R_OK):
-            raise MoteError(f"--pretrained {pretrained}: not readable")
+        path = require_file(pretrained, "--pretrained", expected="a weights file (.pt, .bin, .safetensors)")
         return f"sha256:{file_sha256(path)}"
     return f"tag:{model}:{pretrained}:open_clip-{package_version('open_clip_torch')}"

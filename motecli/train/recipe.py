@@ -257,3 +257,31 @@ def load_recipe(path: str | os.PathLike, overrides: Sequence[str] = ()) -> Recip
 
 def with_output(recipe: Recipe, output: str | os.PathLike) -> Recipe:
     return dataclasses.replace(recipe, run=dataclasses.replace(recipe.run, output=str(output)))
+
+
+def check_recipe_files(recipe: Recipe) -> None:
+    """Read the files a recipe's [data] names (lists, labels, templates, the dataset's
+    entry, frame stores) without torch, so that a wrong path is one line at once rather
+    than after seconds of imports. The data is built later from the same files."""
+    from ..data.layouts import load_video_list
+    from ..data.registry import load_entry
+    from ..data.store import read_manifest
+    from ..text.labels import read_templates_file
+    from ..textfile import read_labels_file
+
+    d = recipe.data
+    if d.list_file:
+        if d.root and not Path(d.root).is_dir():
+            raise MoteError(f"data.root {d.root}: no such directory")
+        for list_file in (d.list_file, d.val_list_file):
+            if list_file:
+                load_video_list(list_file, d.labels_file, d.root)
+    elif d.labels_file:
+        read_labels_file(d.labels_file)
+    if d.dataset:
+        load_entry(d.dataset, d.datasets_config)
+    if d.templates_file:
+        read_templates_file(d.templates_file)
+    for store in (d.train_store, d.val_store) if d.frame_store else ():
+        if store:
+            read_manifest(store)
