@@ -380,6 +380,8 @@ def fit(recipe: Recipe, data: TrainData, *, ctx: DistContext, resume: str | None
     output = Path(recipe.run.output)
     resume_path = resolve_resume(resume, output)
     check_output(output, resume=resume_path, overwrite=overwrite)
+    if resume == "auto" and resume_path is None:
+        log.info("--resume auto: no %s yet, starting from scratch", output / LAST)
     run = setup_run(recipe, data, ctx=ctx)
     if resume_path is not None:
         restore_run(run, resume_path, class_names=data.class_names)

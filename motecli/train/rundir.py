@@ -28,10 +28,7 @@ def resolve_resume(resume: str | None, output: Path) -> Path | None:
         return None
     if resume == "auto":
         path = output / LAST
-        if not path.is_file():
-            log.info("--resume auto: no %s yet, starting from scratch", path)
-            return None
-        return path
+        return path if path.is_file() else None
     path = Path(resume)
     if path.is_dir():
         raise MoteError(f"--resume {path}: is a directory, expected a checkpoint file such as {path / LAST}")
