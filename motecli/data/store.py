@@ -34,7 +34,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from ..errors import MoteError
-from .layouts import MISSING_STAMP, VideoList, video_stamp
+from .layouts import MISSING_STAMP, VideoList
 from .video import VideoReadError
 
 STORE_VERSION = 1

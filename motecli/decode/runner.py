@@ -189,7 +189,8 @@ class _Running:
 
 def _start(ctx, task: tuple) -> _Running:
     parent, child = ctx.Pipe(duplex=False)
-    process = ctx.Process(target=_shard_child, args=(child, task, os.getpid()), name=f"mote-decode-shard-{task[1]}", daemon=True)
+    process = ctx.Process(target=_shard_child, args=(child, task, os.getpid()), name=f"mote-decode-shard-{task[1]}",
+                          daemon=True)
     process.start()
     child.close()  # the child holds the write end now; its exit then reads as EOF here
     return _Running(task, process, parent)

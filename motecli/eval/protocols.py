@@ -3,10 +3,15 @@ scores HM_ZS and trade-off are computed across results files in `results`."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from ..constants import HALF_CLASS_SEEDS, ZERO_SHOT_CLIPS
 from ..errors import MoteError
+
+if TYPE_CHECKING:
+    from ..cache.source import VideoSource
 
 PROTOCOLS = ("zero-shot", "close-set")
 CLOSE_SET_VIEWS = {"1x1": (1, 1), "4x3": (4, 3)}
