@@ -34,11 +34,29 @@ CLIP_LR_RATIO = 0.07
 WARMUP_EPOCHS = 5
 SEED = 1024
 TRAIN_AREA_RANGE = (0.08, 1.0)
-TRAIN_ASPECT_RANGE = (3 / 4, 4 / 3)
+TRAIN_ASPECT_RANGE = (3 / 4, 4 / 3)  # uniform in the release's GroupRandomSizedCrop, log-uniform in torchvision's
+TRAIN_CROP_ATTEMPTS = 10
+TRAIN_SWAP_PROB = 0.5  # the release swaps the drawn crop's width and height with this probability
+# "release": the authors' GroupRandomSizedCrop (the method); "torchvision": RandomResizedCrop (a deviation).
+TRAIN_CROPS = ("release", "torchvision")
 FLIP_PROB = 0.5
 GRAYSCALE_PROB = 0.2
+# Something-Something v2: every frame resized to exactly (h, w), no grayscale, and a flip
+# that swaps the labels of these left/right classes (ids 86/87, 93/94, 166/167 in the
+# official labels JSON order, which the release uses), found by name in the user's labels.
+SSV2_SIZE = (256, 320)
+SSV2_FLIP_PAIRS = (
+    ("Pulling something from left to right", "Pulling something from right to left"),
+    ("Pushing something from left to right", "Pushing something from right to left"),
+    ("Turning the camera left while filming something", "Turning the camera right while filming something"),
+)
 
 # Section 4: evaluation.
+# Version of the pixel pipeline (decoded frame -> normalised crop). Frame stores and
+# frame-embedding caches record it, so a cache made by another version is recomputed.
+# 1: tensor resizes (bilinear training scale, long side rounded); 2: the release's PIL
+# path (bicubic, long side truncated, GroupRandomSizedCrop, GroupFullResSample offsets).
+PIXEL_VERSION = 2
 ZERO_SHOT_CLIPS = 3
 ZERO_SHOT_PATCH_ALPHA = 0.99
 HALF_CLASS_SEEDS = tuple(range(10))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..constants import CROP_SIZE
+from ..constants import CROP_SIZE, PIXEL_VERSION
 from ..errors import MoteError
 from ..hashing import json_sha256
 from ..env import cache_root, world_info
@@ -65,6 +65,7 @@ def cache_manifest(source: VideoSource, encoder: EncoderIdentity, *, num_frames:
         schema_version=SCHEMA_VERSION, encoder=encoder.key(), num_frames=num_frames, clips=clips, crops=crops,
         resolution=CROP_SIZE, frames=source.frames_fingerprint(), videos=source.videos.fingerprint(),
         dtype="float16",
+        pixels=PIXEL_VERSION,
     )
     return dict(
         schema_version=SCHEMA_VERSION, key=json_sha256(fingerprint), fingerprint=fingerprint, count=len(source.videos),

@@ -20,6 +20,13 @@ so a bad video is never a crash and never silently dropped: callers count
 `failures`. Videos shorter than T frames are padded by the sampling formulas
 (repeated indices); only a video with no readable frame is a failure.
 
+Training pixels follow the release (MOTE_METHOD.md section 3, `transforms`):
+short side to 256 with bicubic, its GroupRandomSizedCrop (`crop="release"`) or
+torchvision's RandomResizedCrop (`crop="torchvision"`), flip, grayscale. With
+`ssv2=True`, frames are resized to exactly 256 x 320, there is no grayscale by
+default, and a flip also swaps the labels of the left/right class pairs (found
+by name in the class names; `label` is the label after the swap).
+
 Safe in DataLoader workers: nothing is opened in `__init__`; decord readers are
 opened per item and HDF5 files on first use in each worker. Training
 randomness comes from a numpy Generator seeded by (torch's per-worker seed,
@@ -37,7 +44,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..constants import CROP_SIZE, DEFAULT_NUM_FRAMES, TRAIN_SHORT_SIDE
+from ..constants import CROP_SIZE, DEFAULT_NUM_FRAMES, SSV2_SIZE, TRAIN_CROPS, TRAIN_SHORT_SIDE
 from ..errors import MoteError
 from . import sampling, transforms
 from .layouts import VideoList
@@ -62,7 +69,9 @@ class ClipDataset(Dataset):
         num_clips: int = 1,
         num_crops: int = 1,
         flip: bool = True,
-        grayscale: bool = True,
+        grayscale: bool | None = None,  # absent = on, off for SSv2
+        crop: str = "release",
+        ssv2: bool = False,
         seed: int = 0,
         read_timeout_s: float | None = 30.0,
     ):
@@ -70,6 +79,8 @@ class ClipDataset(Dataset):
             raise MoteError(f"mode {mode!r}: expected 'train' or 'test'")
         if num_crops not in (1, 3):
             raise MoteError(f"num_crops={num_crops}: expected 1 or 3")
+        if crop not in TRAIN_CROPS:
+            raise MoteError(f"crop {crop!r}: expected one of {', '.join(TRAIN_CROPS)}")
         self.store = FrameStore(store) if store is not None else None
         if self.store is not None:
             if videos is not None and videos.fingerprint() != self.store.videos.fingerprint():
@@ -79,7 +90,13 @@ class ClipDataset(Dataset):
             raise MoteError("ClipDataset needs a VideoList or a frame store")
         self.videos = videos
         self.mode, self.num_frames, self.num_clips, self.num_crops = mode, num_frames, num_clips, num_crops
-        self.flip, self.grayscale, self.seed = flip, grayscale, seed
+        self.flip, self.seed, self.crop = flip, seed, crop
+        self.grayscale = (not ssv2) if grayscale is None else grayscale
+        self.fixed_size = SSV2_SIZE if ssv2 else None
+        # Labels a flip turns into each other; only SSv2 has such classes.
+        self.flip_swaps: dict[int, int] = {}
+        if ssv2 and flip and mode == "train":
+            self.flip_swaps = transforms.flip_label_swaps(videos.class_names, origin=videos.source)
         self.read_timeout_s = read_timeout_s
         self.epoch = 0
 
@@ -113,9 +130,12 @@ class ClipDataset(Dataset):
             return dict(frames=None, label=label, index=index, error=err.reason, path=str(self.videos.path(index)),
                         backend=None, fallback=None)
         if self.mode == "train":
-            clip = transforms.train_transform(
-                frames, rng=rng, flip=self.flip, grayscale=self.grayscale, short_side=TRAIN_SHORT_SIDE
+            clip, aug = transforms.train_transform(
+                frames, rng=rng, crop=self.crop, flip=self.flip, grayscale=self.grayscale,
+                short_side=TRAIN_SHORT_SIDE, fixed_size=self.fixed_size,
             )
+            if aug.flip:
+                label = self.flip_swaps.get(label, label)
         else:
             clips = torch.as_tensor(frames)  # [clips, T, H, W, 3]
             views = transforms.eval_views(clips.flatten(0, 1), num_crops=self.num_crops, size=CROP_SIZE)

@@ -33,6 +33,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..constants import PIXEL_VERSION
 from ..errors import MoteError
 from .layouts import MISSING_STAMP, VideoList
 from .video import VideoReadError
@@ -55,7 +56,9 @@ def shard_name(shard: int) -> str:
     return f"shard-{shard:05d}.h5"
 
 
-def read_manifest(path: str | os.PathLike) -> dict:
+def read_manifest(path: str | os.PathLike, *, any_pixels: bool = False) -> dict:
+    """The store's manifest; one made by another pixel pipeline is refused unless `any_pixels`
+    (`mote decode`, which then decodes the store again)."""
     file = Path(path) / MANIFEST
     try:
         manifest = json.loads(file.read_text())
@@ -65,6 +68,11 @@ def read_manifest(path: str | os.PathLike) -> dict:
         raise MoteError(f"{file}: unreadable frame store manifest: {err}") from None
     if manifest.get("version") != STORE_VERSION:
         raise MoteError(f"{file}: store version {manifest.get('version')!r}, expected {STORE_VERSION}")
+    if manifest.get("pixels", 1) != PIXEL_VERSION and not any_pixels:
+        raise MoteError(
+            f"{file}: frames made by pixel pipeline {manifest.get('pixels', 1)}, this mote's is {PIXEL_VERSION}; "
+            f"run `mote decode` with the same options again to recompute them"
+        )
     return manifest
 
 

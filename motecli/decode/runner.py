@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path, remove_stale_temporaries
+from ..constants import PIXEL_VERSION
 from ..data.layouts import VideoList
 from ..data.store import (FAILURES, MANIFEST, STORE_VERSION, changed_since, missing_shards, read_manifest,
                           read_stamps, shard_count, shard_name, shard_problem, shard_rows)
@@ -71,6 +72,7 @@ def _manifest(videos: VideoList, settings: StoreSettings) -> dict:
     return dict(
         version=STORE_VERSION, fingerprint=videos.fingerprint(), source=videos.source, root=str(videos.root.resolve()),
         class_names=videos.class_names, items=[list(it) for it in videos.items], **asdict(settings),
+        pixels=PIXEL_VERSION,
     )
 
 
@@ -79,14 +81,20 @@ def _prepare(store: Path, videos: VideoList, settings: StoreSettings) -> dict:
     manifest = _manifest(videos, settings)
     file = store / MANIFEST
     if file.exists():
-        old = read_manifest(store)  # a damaged manifest is a one-line error naming it
+        old = read_manifest(store, any_pixels=True)  # a damaged manifest is a one-line error naming it
         keys = ("version", "fingerprint", "short_side", "max_frames", "format", "jpeg_quality", "shard_size")
         diff = [k for k in keys if old.get(k) != manifest[k]]
         if diff:
             raise MoteError(
                 f"{file}: existing store differs in {', '.join(diff)}; choose another --out or delete it"
             )
-        return old
+        if old.get("pixels") == manifest["pixels"]:
+            return old
+        # Same videos and settings, older pixel pipeline: its frames would lie; decode again.
+        log.warning("%s: store written by pixel pipeline %s, this mote's is %s; decoding it again",
+                    store, old.get("pixels", 1), manifest["pixels"])
+        for stale in [*store.glob("shard-*.h5"), store / FAILURES]:
+            stale.unlink(missing_ok=True)
     store.mkdir(parents=True, exist_ok=True)
     with atomic_path(file) as tmp:
         tmp.write_text(json.dumps(manifest))

@@ -37,21 +37,20 @@ class StoreSettings:
 
 
 def encode_video(path: str, settings: StoreSettings):
-    """Frames kept for one video: uint8 [F, H, W, 3] resized so min(H, W) == short_side
-    (bilinear, antialiased, the same resize the training transform applies), plus the
+    """Frames kept for one video: uint8 [F, H, W, 3] scaled so min(H, W) == short_side with
+    the release's GroupScale (PIL bicubic, long side truncated; the training recipe's first
+    step, so training from the store sees the pixels training from the video does), plus the
     original frame count. Raises VideoReadError for an unusable video."""
-    import torch
-
-    from ..data.transforms import resize_short_side, to_tchw
+    from ..data.transforms import scale_short_side, to_tchw
 
     frames, _, n = read_frames(path, lambda n: store_indices(n, max_frames=settings.max_frames), timeout_s=settings.timeout_s)
-    x = resize_short_side(to_tchw(torch.from_numpy(frames)), settings.short_side)  # [F, 3, H, W]
+    x = scale_short_side(np.ascontiguousarray(frames), settings.short_side)  # [F, H, W, 3]
     if settings.format == "raw":
-        return x.permute(0, 2, 3, 1).contiguous().numpy(), n  # [F, 3, H, W] -> [F, H, W, 3]
+        return x, n
     from torchvision.io import encode_jpeg
 
     with quiet_jpeg_deprecation():
-        return [t.numpy() for t in encode_jpeg(list(x), quality=settings.jpeg_quality)], n
+        return [t.numpy() for t in encode_jpeg(list(to_tchw(x).contiguous()), quality=settings.jpeg_quality)], n
 
 
 def write_shard(store: Path, shard: int, videos: VideoList, settings: StoreSettings) -> tuple[int, int]:

@@ -63,6 +63,13 @@ def ensure_synthetic_dataset(*, videos_per_class: int, shapes: tuple[str, ...], 
     return final / "datasets.toml"
 
 
+def is_ssv2_dataset(data: DataSection) -> bool:
+    """A named dataset of layout "ssv2" trains with the SSv2 recipe unless data.ssv2 says otherwise."""
+    from ..data.registry import load_entry
+
+    return bool(data.dataset) and load_entry(data.dataset, data.datasets_config).layout == "ssv2"
+
+
 def build_train_data(data: DataSection, *, num_frames: int, seed: int) -> TrainData:
     """Train and validation datasets (train-mode augmentation / one test view) of a [data] section."""
     from ..data.dataset import ClipDataset
@@ -95,8 +102,9 @@ def build_train_data(data: DataSection, *, num_frames: int, seed: int) -> TrainD
         train = train.with_class_names(names, origin=data.labels_file)
         val = val.with_class_names(names, origin=data.labels_file) if val is not None else None
 
-    train_set = ClipDataset(train, store=store_train, mode="train", num_frames=num_frames,
-                            flip=data.flip, grayscale=data.grayscale, seed=seed)
+    ssv2 = data.ssv2 if data.ssv2 is not None else is_ssv2_dataset(data)
+    train_set = ClipDataset(train, store=store_train, mode="train", num_frames=num_frames, flip=data.flip,
+                            grayscale=data.grayscale, crop=data.crop, ssv2=ssv2, seed=seed)
     val_set = None
     if val is not None and (store_val is not None or not data.frame_store):
         val_set = ClipDataset(val, store=store_val, mode="test", num_frames=num_frames)

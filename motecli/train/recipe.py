@@ -34,6 +34,7 @@ from ..constants import (
     LOSS_WEIGHT_MERGED,
     LOSS_WEIGHT_MSE,
     SEED,
+    TRAIN_CROPS,
     WARMUP_EPOCHS,
     WEIGHT_DECAY,
 )
@@ -68,8 +69,10 @@ class DataSection:
     train_store: str | None = None  # store folders; absent = the dataset registry's location
     val_store: str | None = None
     workers: int = 4
-    flip: bool = True  # False for direction-sensitive classes (SSv2, the synthetic set)
-    grayscale: bool = True
+    flip: bool = True  # False for direction-sensitive classes without a label swap (the synthetic set)
+    grayscale: bool | None = None  # absent = on (p = 0.2), off for SSv2
+    crop: str = "release"  # the release's GroupRandomSizedCrop, or "torchvision" (RandomResizedCrop, a deviation)
+    ssv2: bool | None = None  # SSv2 recipe (256x320, label-swapping flip); absent = on for layout "ssv2"
     templates_file: str | None = None  # absent = the 28 templates
     synthetic: bool = False
     synthetic_videos_per_class: int = 12
@@ -184,6 +187,8 @@ def _check(recipe: Recipe, origin: str) -> None:
         raise MoteError(f"{origin}: data: set exactly one of data.dataset, data.list_file or data.synthetic = true (got {', '.join(sources) or 'none'})")
     if d.list_file and not (d.labels_file and d.root):
         raise MoteError(f"{origin}: data.labels_file and data.root are required with data.list_file")
+    if d.crop not in TRAIN_CROPS:
+        raise MoteError(f"{origin}: data.crop: expected one of {', '.join(TRAIN_CROPS)}, got {d.crop!r}")
     if r.precision not in PRECISIONS:
         raise MoteError(f"{origin}: run.precision: expected one of {', '.join(PRECISIONS)}, got {r.precision!r}")
     positive = {"solver.epochs": s.epochs, "solver.total_batch": s.total_batch, "solver.accumulation": s.accumulation,

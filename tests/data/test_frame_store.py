@@ -7,8 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as Fn
 
 from motecli.data.registry import load_dataset_split
 from motecli.data.store import FAILURES, FrameStore, shard_name
@@ -20,17 +18,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def _pyav_reference(path: Path, *, max_frames: int, short_side: int) -> np.ndarray:
-    """Independent route: PyAV decodes every frame, keep the uniform subset, resize in float."""
+    """Independent route: PyAV decodes every frame, keep the uniform subset, then the release's
+    GroupScale: torchvision's Resize(short_side, bicubic) on PIL images."""
     import av
+    from PIL import Image
+    from torchvision import transforms as T
 
     with av.open(str(path)) as container:
         frames = np.stack([f.to_ndarray(format="rgb24") for f in container.decode(video=0)])
     n = len(frames)
     keep = np.round(np.linspace(0, n - 1, max_frames)).astype(int) if n > max_frames else np.arange(n)
-    x = torch.from_numpy(frames[keep]).permute(0, 3, 1, 2).float()  # [F, 3, H, W]
-    h, w = x.shape[-2:]
-    size = (short_side, round(w * short_side / h)) if h <= w else (round(h * short_side / w), short_side)
-    return Fn.interpolate(x, size=size, mode="bilinear", antialias=True).permute(0, 2, 3, 1).numpy()
+    scale = T.Resize(short_side, interpolation=T.InterpolationMode.BICUBIC)
+    return np.stack([np.asarray(scale(Image.fromarray(f)), dtype=np.float64) for f in frames[keep]])
 
 
 @pytest.mark.parametrize("fmt,mean_tol", [("raw", 0.1), ("jpeg", 2.0)])
