@@ -4,7 +4,8 @@ Side by side in one run, single process, one torch thread (the unit a DataLoader
 worker gives you):
 
 - naive:       decode the whole video with decord, then PIL transforms frame by frame
-               (Resize 256, the same RandomResizedCrop box, flip, grayscale, ToTensor, Normalize)
+               (Resize 256 bicubic, the same GroupRandomSizedCrop box, bilinear resize, flip,
+               grayscale, ToTensor, Normalize: the release's pipeline)
 - videos:      ClipDataset over the video files (decode only the T sampled frames,
                one batched tensor transform per clip)
 - store-jpeg / store-raw: ClipDataset over a frame store written by decode_to_store
@@ -32,7 +33,7 @@ from motecli.data.dataset import ClipDataset
 from motecli.data.layouts import VideoList
 from motecli.data.sampling import train_indices
 from motecli.data.synth import make_synthetic_dataset
-from motecli.data.transforms import draw_clip_augment, short_side_size
+from motecli.data.transforms import draw_clip_augment, resized_size
 from motecli.decode.runner import decode_to_store
 from motecli.decode.shard import StoreSettings
 
@@ -43,13 +44,16 @@ def naive_clip(path: str, rng: np.random.Generator) -> torch.Tensor:
     vr = decord.VideoReader(path, num_threads=1)
     frames = vr.get_batch(list(range(len(vr)))).asnumpy()  # the whole video
     idx = train_indices(len(frames), num_frames=NUM_FRAMES, rng=rng)
-    h, w = short_side_size(*frames.shape[1:3], 256)
+    h, w = resized_size(*frames.shape[1:3], 256)
     aug = draw_clip_augment(h, w, rng=rng)
     normalize = T.Normalize(CLIP_MEAN, CLIP_STD)
     out = []
     for i in idx:
-        img = Image.fromarray(frames[i]).resize((w, h), Image.BILINEAR)
-        img = TF.resized_crop(img, aug.top, aug.left, aug.height, aug.width, [224, 224])
+        img = T.Resize(256, T.InterpolationMode.BICUBIC)(Image.fromarray(frames[i]))
+        if aug.fallback:
+            img = TF.crop(T.Resize(224)(img), aug.top, aug.left, 224, 224)
+        else:
+            img = TF.resized_crop(img, aug.top, aug.left, aug.height, aug.width, [224, 224])
         if aug.flip:
             img = TF.hflip(img)
         if aug.grayscale:
