@@ -241,12 +241,12 @@ def train_transform(
 
 
 def _class_key(name: str) -> str:
-    return " ".join(name.replace("[something]", "something").lower().split())
+    return " ".join(name.lower().replace("[", "").replace("]", "").split())
 
 
 def flip_label_swaps(class_names: list[str], *, origin: str, pairs=SSV2_FLIP_PAIRS) -> dict[int, int]:
     """{label: label after a horizontal flip} for the left/right class pairs, found by name
-    (case, spacing and `[something]` ignored). A pair that is missing or ambiguous is an error:
+    (case, spacing and square brackets ignored). A pair that is missing or ambiguous is an error:
     flipping without swapping its labels would teach the model the wrong direction."""
     where: dict[str, list[int]] = {}
     for i, name in enumerate(class_names):

@@ -1,6 +1,8 @@
 """Something-Something v2 training: the flip swaps the labels of exactly the three left/right
 pairs, found by name in the user's class names (method section 3)."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -10,6 +12,7 @@ from motecli.data.dataset import ClipDataset
 from motecli.data.layouts import VideoList
 from motecli.data.transforms import flip_label_swaps
 from motecli.errors import MoteError
+from motecli.textfile import read_labels_file
 from motecli.train.data import build_train_data
 from motecli.train.recipe import DataSection, recipe_from_dict
 
@@ -25,6 +28,14 @@ NAMES = [
     "Moving something up",
 ]
 SWAPS = {0: 6, 6: 0, 2: 4, 4: 2, 3: 5, 5: 3}
+
+
+def test_the_real_ssv2_labels_give_the_release_ids():
+    # The 174 public SSv2 class names in the official id order (tests/data/real/SOURCES.md):
+    # the names give exactly the ids the release hard-codes (86/87, 93/94, 166/167).
+    names = read_labels_file(Path(__file__).parent / "real" / "ssv2" / "ssv2_labels.csv")
+    assert len(names) == 174
+    assert flip_label_swaps(names, origin="ssv2_labels.csv") == {86: 87, 87: 86, 93: 94, 94: 93, 166: 167, 167: 166}
 
 
 def test_pairs_are_found_by_name():
@@ -51,7 +62,7 @@ def _ramp_clip(height=240, width=427, frames=4) -> np.ndarray:
 
 def test_flip_swaps_exactly_the_named_pairs(monkeypatch, tmp_path):
     videos = VideoList(tmp_path, [(f"{i}.webm", i % 8) for i in range(24)], NAMES, "ssv2 test")
-    monkeypatch.setattr(ClipDataset, "_read", lambda self, index, rng: _ramp_clip())
+    monkeypatch.setattr(ClipDataset, "_read", lambda self, index, rng: (_ramp_clip(), "store", None))
     ds = ClipDataset(videos, mode="train", num_frames=4, ssv2=True)
     mean, std = torch.tensor(CLIP_MEAN).view(3, 1, 1), torch.tensor(CLIP_STD).view(3, 1, 1)
     flipped = swapped = 0
@@ -71,7 +82,7 @@ def test_flip_swaps_exactly_the_named_pairs(monkeypatch, tmp_path):
 
 def test_without_ssv2_or_flip_labels_never_change(monkeypatch, tmp_path):
     videos = VideoList(tmp_path, [(f"{i}.webm", i % 8) for i in range(16)], NAMES, "ssv2 test")
-    monkeypatch.setattr(ClipDataset, "_read", lambda self, index, rng: _ramp_clip())
+    monkeypatch.setattr(ClipDataset, "_read", lambda self, index, rng: (_ramp_clip(), "store", None))
     for kw in (dict(ssv2=False), dict(ssv2=True, flip=False)):
         ds = ClipDataset(videos, mode="train", num_frames=4, **kw)
         assert [ds[i]["label"] for i in range(16)] == [y for _, y in videos.items]
