@@ -19,6 +19,7 @@ from motecli.data.transforms import (
     normalize,
     pil_grayscale,
     resized_size,
+    scale_short_side,
     train_transform,
 )
 from motecli.errors import MoteError
@@ -136,8 +137,6 @@ def _release_train_clip(frames, aug: ClipAugment, *, fixed_size=None) -> torch.T
 
 @pytest.mark.parametrize("width,height", SIZES)
 def test_training_scale_256_equals_torchvision_bicubic(width, height):
-    from motecli.data.transforms import scale_short_side
-
     frames = _frames(width, height, seed=1)
     ours = torch.from_numpy(scale_short_side(frames, 256)).permute(0, 3, 1, 2)
     ref = torch.stack([T.PILToTensor()(T.Resize(256, BICUBIC)(Image.fromarray(f))) for f in frames])
