@@ -25,38 +25,61 @@ def results_cmd(
                                     "(chosen on the test split: optimistic, marked so).",
     ),
     files: bool = typer.Option(False, "--files", help="table: list the results files each row used."),
+    few_shot: bool = typer.Option(
+        False, "--few-shot", help="Only the few-shot grids (`mote few-shot`): top-1 per K over seeds beside the "
+                                  "paper's Table 5 (the csv format shows them without this flag when the folder "
+                                  "holds nothing else).",
+    ),
     plot: Optional[Path] = typer.Option(
-        None, "--plot", help="Also write trade-off and per-dataset PNGs into this folder (needs matplotlib).",
+        None, "--plot", help="Also write trade-off, per-dataset and few-shot PNGs into this folder (needs matplotlib).",
     ),
 ) -> None:
     """UCF, HMDB, K600 zero-shot (mean ± std over splits), K400 1x1 / 4x3, HM_ZS and trade-off per
-    checkpoint and modulation setting; each row from its own checkpoint's files only."""
+    checkpoint and modulation setting; each row from its own checkpoint's files only. Few-shot
+    grids get a table of their own: top-1 per K, mean ± std over seeds, beside the paper's."""
     import sys
 
     from rich.console import Console
 
     from ..errors import MoteError
+    from ..eval import fewshot_table
     from ..eval.results import build_rows, read_results_dir, sort_rows, to_csv, to_json, to_markdown, to_text
 
     if fmt not in FORMATS:
         raise MoteError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     runs, skipped = read_results_dir(results_dir)
-    rows = sort_rows(build_rows(runs, best_scale=best_scale), sort)
+    rows = [] if few_shot else sort_rows(build_rows(runs, best_scale=best_scale), sort)
+    grids = fewshot_table.few_shot_grids(runs)
     err = Console(stderr=True)
     for line in skipped:
         err.print(f"skipped {line}", markup=False)
     if fmt == "csv":
-        sys.stdout.write(to_csv(rows))
+        if grids and (few_shot or not rows):
+            sys.stdout.write(fewshot_table.to_csv(grids))
+        else:
+            sys.stdout.write(to_csv(rows))
+            if grids:
+                err.print(f"{len(grids)} few-shot grid(s) left out of this CSV: add --few-shot for theirs", markup=False)
     elif fmt == "markdown":
-        sys.stdout.write(to_markdown(rows))
+        sys.stdout.write("\n".join(text for text in (to_markdown(rows) if rows or not grids else "",
+                                                      fewshot_table.to_markdown(grids) if grids else "") if text))
     elif fmt == "json":
-        sys.stdout.write(to_json(rows, skipped))
-    elif not rows:
+        if few_shot:
+            sys.stdout.write(fewshot_table.to_json(grids))
+        else:
+            sys.stdout.write(to_json(rows, skipped, few_shot=[fewshot_table.grid_dict(g) for g in grids]))
+    elif not rows and not grids:
         sys.stdout.write(f"{results_dir}: no `mote eval` results files\n")
     else:
-        sys.stdout.write(to_text(rows, title=f"{results_dir}: {len(rows)} rows from {len({r.file for r in runs})} files"))
-        if files:
-            sys.stdout.write("".join(f"{row.checkpoint} {row.modulation}: {', '.join(row.files)}\n" for row in rows))
+        if rows:
+            sys.stdout.write(to_text(rows, title=f"{results_dir}: {len(rows)} rows from {len({r.file for r in runs})} files"))
+            if files:
+                sys.stdout.write("".join(f"{row.checkpoint} {row.modulation}: {', '.join(row.files)}\n" for row in rows))
+        if grids:
+            sys.stdout.write(("\n" if rows else "") + f"few-shot grids (top-1 %, all-way, 1 view):\n\n"
+                             + fewshot_table.to_text(grids))
+            if files:
+                sys.stdout.write("".join(f"grid {g.grid}: {', '.join(g.files)}\n" for g in grids))
     if plot is not None:
         from ..eval.plots import plot_results
 

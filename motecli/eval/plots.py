@@ -1,10 +1,12 @@
 """Pictures of evaluation results: per-class accuracy of one file; across a results
 folder the zero-shot vs close-set trade-off (the paper's Figure 1: the user's
 checkpoints, each joined across its modulation settings, beside the published results
-of MoTE and its peers) and a per-dataset bar chart.
+of MoTE and its peers), a per-dataset bar chart, and for few-shot grids top-1 against
+K beside the paper's points.
 
-The data of each picture is built first (`trade_off_series`, `dataset_bars`) from the
-rows of `results.build_rows`, then drawn. matplotlib is optional
+The data of each picture is built first (`trade_off_series`, `dataset_bars`,
+`few_shot_series`) from the rows of `results.build_rows` (or the grids of
+`fewshot_table.few_shot_grids`), then drawn. matplotlib is optional
 (`pip install 'motecli[plot]'`); it is imported only here.
 """
 
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from ..atomic import atomic_path
 from ..errors import MoteError
+from .fewshot_table import HEAD_ONLY, backbone_label, few_shot_grids
 from .published import load_published
 from .results import ROLE_TITLES, ZS_ROLES, Row, build_rows, cell_text, harmonic_mean, read_results_dir
 
@@ -192,9 +195,69 @@ def plot_dataset_bars(results_dir: str | Path, path: str | Path) -> Path | None:
 
 def plot_results(results_dir: str | Path, out_dir: str | Path) -> list[Path]:
     """trade-off.png (HM_ZS), trade-off-<dataset>.png for each zero-shot dataset present,
-    datasets.png (bars); the ones there is data for."""
+    datasets.png (bars), few-shot.png (few-shot grids); the ones there is data for."""
     out_dir = Path(out_dir)
     written = [plot_trade_off(results_dir, out_dir / "trade-off.png")]
     written += [plot_trade_off(results_dir, out_dir / f"trade-off-{role}.png", y=role) for role in ZS_ROLES]
     written.append(plot_dataset_bars(results_dir, out_dir / "datasets.png"))
+    written.append(plot_few_shot(few_shot_grids(read_results_dir(results_dir)[0]), out_dir / "few-shot.png"))
     return [p for p in written if p is not None]
+
+
+# ---------------------------------------------------------------------------- few-shot
+
+
+def few_shot_series(grids: list) -> list[dict]:
+    """What the few-shot plot draws, in percent: per dataset, each grid's mean ± std over
+    seeds and every seed's point against K, and the paper's points beside its grid."""
+    panels: dict[str, dict] = {}
+    for grid in grids:
+        panel = panels.setdefault(grid.dataset, dict(dataset=grid.dataset, lines=[], paper=[]))
+        label = f"{backbone_label(grid.model)}, T={grid.frames}, {grid.epochs} ep, " + (
+            "head-only proxy" if grid.mode == HEAD_ONLY else "full fine-tuning") + f" [{grid.grid}]"
+        points = []
+        for row in grid.rows:
+            mean, std = row.mean_std
+            points.append(dict(k=row.k, mean=100 * mean, std=100 * std, seeds=[100 * v for v in row.seeds.values()]))
+        panel["lines"].append(dict(label=label, head_only=grid.mode == HEAD_ONLY, points=points))
+        ref = grid.reference
+        if ref is not None and not any(p["label"].startswith(f"paper {ref.backbone}") for p in panel["paper"]):
+            panel["paper"].append(dict(label=f"paper {ref.backbone} (Table 5)",
+                                       points=[dict(k=k, top1=100 * v) for k, v in sorted(ref.top1.items())]))
+    return list(panels.values())
+
+
+def plot_few_shot(grids: list, path: str | Path) -> Path | None:
+    """top-1 against K (log scale), one panel per dataset; None when there is no grid."""
+    panels = few_shot_series(grids)
+    if not panels:
+        return None
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.5), squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for i, line in enumerate(panel["lines"]):
+            color = f"C{i % 10}"
+            ks = [p["k"] for p in line["points"]]
+            ax.errorbar(ks, [p["mean"] for p in line["points"]], yerr=[p["std"] for p in line["points"]],
+                        color=color, marker="o", capsize=3, linestyle="--" if line["head_only"] else "-",
+                        label=line["label"])
+            for p in line["points"]:
+                ax.scatter([p["k"]] * len(p["seeds"]), p["seeds"], color=color, s=10, alpha=0.4)
+        for paper in panel["paper"]:
+            ax.plot([p["k"] for p in paper["points"]], [p["top1"] for p in paper["points"]], color="0.4",
+                    marker="s", linestyle=":", label=paper["label"])
+        ks = sorted({p["k"] for line in panel["lines"] for p in line["points"]}
+                    | {p["k"] for paper in panel["paper"] for p in paper["points"]})
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ks)
+        ax.set_xticklabels([str(k) for k in ks])
+        ax.set_xlabel("K (training videos per class)")
+        ax.set_ylabel("top-1 (%), 1 view; bars: std over seeds")
+        dashed = " (dashed: head-only proxy)" if any(line["head_only"] for line in panel["lines"]) else ""
+        ax.set_title(f"{panel['dataset']}: all-way few-shot, grey: the paper{dashed}", fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.15), fontsize="small", frameon=False)
+    try:
+        return _save(fig, Path(path))
+    finally:
+        plt.close(fig)

@@ -73,3 +73,47 @@ def load_published(path: str | Path = PUBLISHED_FILE) -> list[PublishedPoint]:
             same_protocol=not any(v.get("protocol") for v in zero.values()), sources=sources,
         ))
     return points
+
+
+# ---------------------------------------------------------------------------- few-shot
+
+FEW_SHOT_FILE = PUBLISHED_FILE.with_name("few_shot_results.json")
+FEW_SHOT_FORMAT = "mote-published-few-shot"
+
+
+@dataclass(frozen=True)
+class PublishedFewShot:
+    """One method, backbone and benchmark of the paper's few-shot table, with its protocol."""
+
+    method: str
+    backbone: str  # "ViT-B/16"
+    benchmark: str  # "ucf", "hmdb", "ssv2"
+    dataset: str  # "UCF-101"
+    frames: int
+    epochs: int
+    views: str
+    start: str  # the weights fine-tuning starts from
+    top1: dict  # K -> fraction (0..1)
+    sources: dict  # K -> source of that number
+    verified: dict  # K -> whether it was read in its source
+
+
+def load_published_few_shot(path: str | Path = FEW_SHOT_FILE) -> list[PublishedFewShot]:
+    """Every entry of the few-shot data file (numbers as fractions, like results files)."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise MoteError(f"{path}: published few-shot results not readable ({err})") from None
+    if data.get("format") != FEW_SHOT_FORMAT:
+        raise MoteError(f"{path}: expected format '{FEW_SHOT_FORMAT}'")
+    out = []
+    for e in data["entries"]:
+        shots = {int(k): v for k, v in e["shots"].items()}
+        out.append(PublishedFewShot(
+            method=e["method"], backbone=e["backbone"], benchmark=e["benchmark"], dataset=e["dataset"],
+            frames=int(e["frames"]), epochs=int(e["epochs"]), views=e["views"], start=e["start"],
+            top1={k: v["top1"] / 100 for k, v in shots.items()}, sources={k: v["source"] for k, v in shots.items()},
+            verified={k: bool(v["verified"]) for k, v in shots.items()},
+        ))
+    return out

@@ -83,6 +83,7 @@ class Run:
     mod_order: tuple
     noop: bool  # close-set on the fine-tuning classes: every modulation setting gives these numbers
     splits: dict  # split label -> top-1
+    few_shot: dict | None = None  # a cell of a few-shot grid (`mote few-shot`): its own table, fewshot_table.py
 
     @property
     def role(self) -> str:
@@ -115,6 +116,7 @@ def runs_of(file: Path, data: dict) -> list[Run]:
             mod_order=(0,) if mod == "off" else (1, k, scale),
             noop=bool(data.get("test_classes_are_finetune_classes")),
             splits={str(sp["split"] if sp.get("split") is not None else "-"): sp["top1"] for sp in run["splits"]},
+            few_shot=data.get("few_shot"),
         ))
     return out
 
@@ -237,7 +239,9 @@ def _close_set_fits(run: Run, row: Row) -> tuple | None:
 
 
 def build_rows(runs: list[Run], *, best_scale: bool = False) -> list[Row]:
-    """One row per (checkpoint, variant, zero-shot views, modulation setting); see the module docstring."""
+    """One row per (checkpoint, variant, zero-shot views, modulation setting); see the module docstring.
+    Cells of few-shot grids are left out: they have a table of their own (fewshot_table.py)."""
+    runs = [r for r in runs if r.few_shot is None]
     zero = [r for r in runs if r.protocol == "zero-shot"]
     close = [r for r in runs if r.protocol != "zero-shot"]
     rows: dict[tuple, Row] = {}
@@ -439,9 +443,12 @@ def row_dict(row: Row) -> dict:
     )
 
 
-def to_json(rows: list[Row], skipped: list[str]) -> str:
-    return json.dumps(dict(format=TABLE_FORMAT, format_version=TABLE_VERSION, rows=[row_dict(r) for r in rows],
-                           skipped=skipped), indent=1) + "\n"
+def to_json(rows: list[Row], skipped: list[str], *, few_shot: list[dict] | None = None) -> str:
+    """`few_shot`: the folder's few-shot grids (fewshot_table.grid_dict), under their own key."""
+    out = dict(format=TABLE_FORMAT, format_version=TABLE_VERSION, rows=[row_dict(r) for r in rows], skipped=skipped)
+    if few_shot:
+        out["few_shot"] = few_shot
+    return json.dumps(out, indent=1) + "\n"
 
 
 def summary_rows(results_dir: str | Path, checkpoints: set[str], *, best_scale: bool = False) -> list[Row]:
