@@ -20,7 +20,7 @@ LEVELS: list[set[str]] = [
     {"cli"},
     {"commands"},
     {"cli_app"},
-    {"demo"},
+    {"demo", "fewshot"},
     {"eval"},
     {"cache"},
     {"merge", "train", "decode"},

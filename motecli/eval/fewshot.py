@@ -108,33 +108,46 @@ def train_head(head, features, labels, *, rows: list[int], text, logit_scale, ep
     return head.eval()
 
 
-def few_shot_head(*, train, test, checkpoint: Path, num_frames: int, epochs: int, seed: int, templates: list[str],
-                  results_dir: str | Path, batch_size: int = 8, workers: int = 0, device: str = "cpu") -> dict:
+@dataclass
+class HeadFit:
+    """A head trained on a K-shot list by `fit_head`."""
+
+    head: object  # the collapsed MoTEHead, in eval mode
+    text: object  # [C, D] class embeddings of the list's classes (the checkpoint's text encoder)
+    videos: int  # distinct decodable training videos
+    lines: int  # list lines trained on (undecodable videos drop out)
+    seconds: float  # training time, caches excluded
+
+
+def _cached_features(source, *, checkpoint: Path, num_frames: int, batch_size: int, workers: int, device: str):
+    """The one-view frame cache of `source` with `checkpoint`'s image encoder, filled where missing."""
+    from ..cache.encode import encode_frames
+
+    enc = encode_frames(source, checkpoint=checkpoint, num_frames=num_frames, clips=1, crops=1,
+                        batch_size=batch_size, workers=workers, device=device, rank=0, world=1)
+    if not enc.complete:  # encode_frames has just validated every shard
+        enc.cache.require_complete()  # raises, naming how many are missing
+    return enc.cache
+
+
+def fit_head(*, train, checkpoint: Path, num_frames: int, epochs: int, seed: int, templates: list[str],
+             batch_size: int = 8, workers: int = 0, device: str = "cpu") -> HeadFit:
+    """Train the merged head of `checkpoint` on the distinct videos of the K-shot list
+    `train` (cached one-view features, CLIP frozen): the head-only proxy."""
     import torch
 
-    from ..cache.encode import encode_frames
     from ..cache.source import unique_source
     from ..checkpoints.merged import load_head, read_merged_metadata
-    from .metrics import Accumulator
-    from .report import write_results
     from .runner import EvalSettings, class_text_embeddings
-    from .scoring import score_chunk
 
-    if train.videos.class_names != test.videos.class_names:
-        raise MoteError("few-shot train and test lists must share the class names (same --labels)")
     meta = read_merged_metadata(checkpoint)
     settings = EvalSettings(checkpoint=checkpoint, protocol="close-set", clips=1, crops=1, num_frames=num_frames,
                             modulation=False, scales=(), k=0, templates=templates, device=device)
     text, _, _ = class_text_embeddings(meta, train.videos.class_names, settings)
     distinct, rows = unique_source(train)
-    caches = {}
-    for name, source in (("train", distinct), ("test", test)):
-        enc = encode_frames(source, checkpoint=checkpoint, num_frames=num_frames, clips=1, crops=1,
-                            batch_size=batch_size, workers=workers, device=device, rank=0, world=1)
-        if not enc.complete:  # encode_frames has just validated every shard
-            enc.cache.require_complete()  # raises, naming how many are missing
-        caches[name] = enc.cache
-    chunks = list(caches["train"].iter_chunks())
+    cache = _cached_features(distinct, checkpoint=checkpoint, num_frames=num_frames, batch_size=batch_size,
+                             workers=workers, device=device)
+    chunks = list(cache.iter_chunks())
     feats = torch.from_numpy(np.concatenate([c.features[:, 0] for c in chunks])).float()  # [n, 1, T, D] -> [n, T, D]
     labels = torch.from_numpy(np.concatenate([c.labels for c in chunks]))
     position = {int(i): p for p, i in enumerate(np.concatenate([c.indices for c in chunks]))}
@@ -144,16 +157,32 @@ def few_shot_head(*, train, test, checkpoint: Path, num_frames: int, epochs: int
     head, logit_scale, _ = load_head(checkpoint, meta)
     started = time.perf_counter()
     head = train_head(head, feats, labels, rows=usable, text=text, logit_scale=logit_scale, epochs=epochs, seed=seed)
-    train_seconds = time.perf_counter() - started
+    seconds = time.perf_counter() - started
     log.info("head trained on %d cached videos (%d list lines) for %d epochs in %.1f s",
-             len(position), len(usable), epochs, train_seconds)
+             len(position), len(usable), epochs, seconds)
+    return HeadFit(head=head, text=text, videos=len(position), lines=len(usable), seconds=seconds)
+
+
+def few_shot_head(*, train, test, checkpoint: Path, num_frames: int, epochs: int, seed: int, templates: list[str],
+                  results_dir: str | Path, batch_size: int = 8, workers: int = 0, device: str = "cpu") -> dict:
+    from .metrics import Accumulator
+    from .report import write_results
+    from .scoring import score_chunk
+
+    if train.videos.class_names != test.videos.class_names:
+        raise MoteError("few-shot train and test lists must share the class names (same --labels)")
+    fit = fit_head(train=train, checkpoint=checkpoint, num_frames=num_frames, epochs=epochs, seed=seed,
+                   templates=templates, batch_size=batch_size, workers=workers, device=device)
+    test_cache = _cached_features(test, checkpoint=checkpoint, num_frames=num_frames, batch_size=batch_size,
+                                  workers=workers, device=device)
     acc = Accumulator(class_names=test.videos.class_names)
-    for chunk in caches["test"].iter_chunks():
-        score_chunk(head, chunk.features, chunk.labels, chunk.indices, test_text=text, modulation=None, accumulators=[acc])
+    for chunk in test_cache.iter_chunks():
+        score_chunk(fit.head, chunk.features, chunk.labels, chunk.indices, test_text=fit.text, modulation=None,
+                    accumulators=[acc])
     result = acc.result()
     result.update(train_list=train.videos.source, train_fingerprint=train.videos.fingerprint(),
                   test_list=test.videos.source, list_fingerprint=test.videos.fingerprint(),
-                  excluded=len(caches["test"].failures()), epochs=epochs, seed=seed, train_seconds=train_seconds,
+                  excluded=len(test_cache.failures()), epochs=epochs, seed=seed, train_seconds=fit.seconds,
                   checkpoint=str(checkpoint), views="1x1", format="mote-few-shot-head")
     path = Path(results_dir) / f"{test.name}-fewshot-head-{train.name}.json"
     write_results(path, result)

@@ -421,12 +421,16 @@ def fit(recipe: Recipe, data: TrainData, *, ctx: DistContext, resume: str | None
                        model=run.model)
 
 
-def train(recipe: Recipe, *, resume: str | None = None, overwrite: bool = False) -> TrainResult:
-    """`mote train`: build the data of the recipe, then fit; sets up and tears down torchrun's group."""
+def train(recipe: Recipe, *, resume: str | None = None, overwrite: bool = False,
+          ctx: DistContext | None = None) -> TrainResult:
+    """`mote train`: build the data of the recipe, then fit; sets up and tears down torchrun's group.
+    A caller that trains several runs in one process group (`mote few-shot`) passes its `ctx`,
+    which is then used and left up."""
     output = Path(recipe.run.output)
     resume_path = resolve_resume(resume, output)  # fail before any data is built
     check_output(output, resume=resume_path, overwrite=overwrite)
-    ctx = init_distributed()
+    own_group = ctx is None
+    ctx = init_distributed() if own_group else ctx
     if not ctx.is_main:
         log.setLevel(logging.WARNING)  # one copy of the progress lines; warnings from every rank
     try:
@@ -438,4 +442,5 @@ def train(recipe: Recipe, *, resume: str | None = None, overwrite: bool = False)
             data = build_train_data(recipe.data, num_frames=recipe.model.num_frames, seed=recipe.run.seed)
         return fit(recipe, data, ctx=ctx, resume=None if resume_path is None else str(resume_path), overwrite=overwrite)
     finally:
-        shutdown_distributed(ctx)
+        if own_group:
+            shutdown_distributed(ctx)

@@ -1,0 +1,100 @@
+"""`mote few-shot OUT_DIR`: the paper's few-shot protocol over a grid of K and seeds."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from ..cli_app import app
+from ..constants import FEW_SHOT_KS
+
+FORMATS = ("table", "csv", "markdown", "json")
+
+
+def _integers(text: str, *, option: str, minimum: int) -> tuple[int, ...]:
+    from ..errors import MoteError
+
+    values = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < minimum:
+            raise MoteError(f"{option} {text!r}: expected comma-separated whole numbers >= {minimum}, e.g. 2,4,8,16")
+        values.append(int(part))
+    if len(set(values)) != len(values):
+        raise MoteError(f"{option} {text!r}: a value is repeated")
+    return tuple(sorted(values))
+
+
+def _progress_line(report) -> str:
+    cell, record = report.cell, report.record
+    what = f"[{report.index}/{report.total}] {'head-only ' if report.mode == 'head-only' else ''}K={cell.k} seed {cell.seed}"
+    score = f"top-1 {100 * record['top1']:.2f} on {record['videos']} test videos (1 view)"
+    if report.earlier:
+        return f"{what}: done earlier, {score}"
+    if report.eta_seconds is None or report.left == 0:
+        eta = "last cell" if report.left == 0 else "ETA unknown"
+    else:
+        eta = f"ETA {_duration(report.eta_seconds)} for {report.left} more cell{'s' if report.left > 1 else ''}"
+    return f"{what}: {score}, {_duration(record['seconds'])}; {eta}"
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    hours, minutes = divmod(seconds // 60, 60)
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+@app.command("few-shot")
+def few_shot_cmd(
+    out_dir: Path = typer.Argument(..., help="The grid's folder: lists, runs, merged models, results, table (resumable)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset from datasets.toml (default: the recipe's)."),
+    split: Optional[int] = typer.Option(None, "--split", help="Split whose train list is drawn from and whose test list is evaluated (default: the recipe's, 1)."),
+    config: Optional[Path] = typer.Option(None, "--datasets-config", help="datasets.toml to read (default $MOTE_DATASETS or ./datasets.toml)."),
+    shots: str = typer.Option(",".join(map(str, FEW_SHOT_KS)), "--shots", help="K values (training videos per class), comma separated."),
+    seeds: str = typer.Option("0,1,2", "--seeds", help="Seeds of the list draws (training seed = run.seed + seed), comma separated."),
+    recipe: Optional[Path] = typer.Option(None, "--recipe", help="Few-shot recipe (default: recipes/fewshot-<ucf101|hmdb51|ssv2>.toml by the dataset)."),
+    set_: List[str] = typer.Option([], "--set", help="Recipe override, e.g. --set model.name=ViT-L-14 (repeatable)."),
+    head_only: bool = typer.Option(False, "--head-only", help="The fast proxy: train only the temporal head on cached features, CLIP frozen (not the paper's protocol; labelled so)."),
+    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="--head-only: merged model whose head is trained (default: the recipe's CLIP with a fresh head)."),
+    results_dir: Optional[Path] = typer.Option(None, "--results-dir", help="Where the results files go (default OUT_DIR/results; `mote results` reads it)."),
+    fmt: str = typer.Option("table", "--format", "-f", help="How the final table is printed: table, csv, markdown or json."),
+    plot: bool = typer.Option(True, "--plot/--no-plot", help="Draw OUT_DIR/few-shot.png (needs matplotlib; skipped with a warning without it)."),
+    prune: bool = typer.Option(False, "--prune-checkpoints", help="Delete a cell's last.pt once its results are written (keeps the merged model)."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Videos per batch when encoding the test split."),
+) -> None:
+    """All-way few-shot as the paper runs it: per (K, seed) draw the list, fine-tune CLIP + MoTE,
+    merge, evaluate the test split with one view; then top-1 per K beside the paper's Table 5."""
+    import sys
+
+    from rich.console import Console
+
+    from ..errors import MoteError
+
+    if fmt not in FORMATS:
+        raise MoteError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
+    if checkpoint is not None and not head_only:
+        raise MoteError("--checkpoint is the starting model of --head-only; full fine-tuning starts from the recipe's CLIP weights")
+    from ..fewshot.plan import resolve_spec
+
+    spec = resolve_spec(out_dir=out_dir, dataset=dataset, split=split, config=config, recipe=recipe, overrides=set_,
+                        shots=_integers(shots, option="--shots", minimum=1),
+                        seeds=_integers(seeds, option="--seeds", minimum=0), head_only=head_only,
+                        start_checkpoint=checkpoint, results_dir=results_dir, batch_size=batch_size, prune=prune)
+
+    from ..eval import fewshot_table
+    from ..fewshot.grid import grid_tables, run_grid
+
+    console = Console(stderr=True, soft_wrap=True)
+    report = run_grid(spec, on_cell=lambda r: console.print(_progress_line(r), markup=False), plot=plot)
+    if report.records:  # rank 0 under torchrun
+        tables = grid_tables(report.grid)
+        writer = {"table": fewshot_table.to_text, "csv": fewshot_table.to_csv, "markdown": fewshot_table.to_markdown,
+                  "json": fewshot_table.to_json}[fmt]
+        sys.stdout.write(writer(tables))
+        for path in [*report.tables.values(), report.plot]:
+            if path is not None:
+                console.print(str(path), markup=False)
