@@ -88,13 +88,32 @@ def test_tiny_grid_writes_one_result_per_cell_with_its_checkpoint(grid):
     assert any(line.startswith("[2/2] K=2 seed 0: top-1") for line in lines), result.stderr
 
 
-def test_grid_lists_of_one_seed_are_nested_across_k(grid):
-    out, _ = grid
-    lists = out / "lists"
-    one, two = (lists / f"synth-split1-train-{k}shot-seed0.txt" for k in (1, 2))
-    assert len(distinct(one)) == 8 and len(distinct(two)) == 16
-    assert distinct(one) < distinct(two)
-    assert len(one.read_text().splitlines()) == len(two.read_text().splitlines()) == 16  # the full train size
+def test_grid_lists_are_k_per_class_nested_across_k_and_full_size(tmp_path):
+    """The grid's lists (drawn before any training), on a list dataset with 6 train videos
+    per class so that nesting is not automatic: per seed, each K's videos contain the
+    smaller K's; every list has the full train split's length; seeds draw differently."""
+    from motecli.fewshot.plan import GridSpec, plan_grid
+    from motecli.train.recipe import load_recipe
+
+    classes, per_class = 5, 6
+    (tmp_path / "labels.txt").write_text("".join(f"class {c}\n" for c in range(classes)))
+    (tmp_path / "train.txt").write_text("".join(f"c{c}/v{j}.mp4 {c}\n" for c in range(classes) for j in range(per_class)))
+    (tmp_path / "test.txt").write_text("".join(f"c{c}/t.mp4 {c}\n" for c in range(classes)))
+    config = tmp_path / "datasets.toml"
+    config.write_text('[big]\nlayout = "list"\nroot = "."\ntrain = "train.txt"\ntest = "test.txt"\nlabels = "labels.txt"\n')
+    spec = GridSpec(out_dir=tmp_path / "grid", recipe=load_recipe(TINY), recipe_file=TINY, dataset="big", split=1,
+                    datasets_config=config, shots=(1, 2, 4), seeds=(0, 1))
+    grid = plan_grid(spec, write=True)
+    assert [(c.k, c.seed) for c in grid.cells] == [(1, 0), (2, 0), (4, 0), (1, 1), (2, 1), (4, 1)]
+    drawn = {(c.k, c.seed): distinct(c.list_file) for c in grid.cells}
+    for cell in grid.cells:
+        lines = cell.list_file.read_text().splitlines()
+        assert len(lines) == classes * per_class  # repeated to the full train split
+        labels = [int(line.rsplit(" ", 1)[1]) for line in set(lines)]
+        assert sorted(labels) == sorted(list(range(classes)) * cell.k)
+    for seed in (0, 1):
+        assert drawn[(1, seed)] < drawn[(2, seed)] < drawn[(4, seed)]
+    assert drawn[(2, 0)] != drawn[(2, 1)]
 
 
 def test_grid_table_is_the_mean_of_its_result_files(grid):
