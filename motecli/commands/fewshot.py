@@ -29,7 +29,8 @@ def _integers(text: str, *, option: str, minimum: int) -> tuple[int, ...]:
 
 def _progress_line(report) -> str:
     cell, record = report.cell, report.record
-    what = f"[{report.index}/{report.total}] {'head-only ' if report.mode == 'head-only' else ''}K={cell.k} seed {cell.seed}"
+    mode = "head-only " if report.mode == "head-only" else ""
+    what = f"[{report.index}/{report.total}] {mode}K={cell.k} seed {cell.seed}"
     score = f"top-1 {100 * record['top1']:.2f} on {record['videos']} test videos (1 view)"
     if report.earlier:
         return f"{what}: done earlier, {score}"
@@ -48,23 +49,33 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
+_out = typer.Argument(..., help="The grid's folder: lists, runs, merged models, results, table (resumable).")
+_dataset = typer.Option(None, "--dataset", "-d", help="Dataset from datasets.toml (default: the recipe's).")
+_split = typer.Option(None, "--split", help="Split whose train list is drawn from and test list evaluated "
+                                             "(default: the recipe's).")
+_config = typer.Option(None, "--datasets-config", help="datasets.toml (default $MOTE_DATASETS or ./datasets.toml).")
+_shots = typer.Option(",".join(map(str, FEW_SHOT_KS)), "--shots", help="K values (videos per class), comma separated.")
+_seeds = typer.Option("0,1,2", "--seeds", help="Seeds of the draws (training seed = run.seed + seed), comma separated.")
+_recipe = typer.Option(None, "--recipe", help="Few-shot recipe (default: recipes/fewshot-<ucf101|hmdb51|ssv2>.toml).")
+_set = typer.Option([], "--set", help="Recipe override, e.g. --set model.name=ViT-L-14 (repeatable).")
+_head_only = typer.Option(False, "--head-only", help="The fast proxy: only the temporal head, on cached features, CLIP "
+                                                     "frozen (not the paper's protocol; labelled so everywhere).")
+_checkpoint = typer.Option(None, "--checkpoint", "-c", help="--head-only: merged model whose head is trained "
+                                                            "(default: the recipe's CLIP with a fresh head).")
+_results = typer.Option(None, "--results-dir", help="Where the results files go (default OUT_DIR/results).")
+_format = typer.Option("table", "--format", "-f", help="The final table: table, csv, markdown or json.")
+_plot = typer.Option(True, "--plot/--no-plot", help="Draw OUT_DIR/few-shot.png (needs matplotlib; else skipped).")
+_prune = typer.Option(False, "--prune-checkpoints", help="Delete a cell's last.pt once its results are written.")
+_batch = typer.Option(8, "--batch-size", "-b", help="Videos per batch when encoding the test split.")
+
+
 @app.command("few-shot")
 def few_shot_cmd(
-    out_dir: Path = typer.Argument(..., help="The grid's folder: lists, runs, merged models, results, table (resumable)."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Dataset from datasets.toml (default: the recipe's)."),
-    split: Optional[int] = typer.Option(None, "--split", help="Split whose train list is drawn from and whose test list is evaluated (default: the recipe's, 1)."),
-    config: Optional[Path] = typer.Option(None, "--datasets-config", help="datasets.toml to read (default $MOTE_DATASETS or ./datasets.toml)."),
-    shots: str = typer.Option(",".join(map(str, FEW_SHOT_KS)), "--shots", help="K values (training videos per class), comma separated."),
-    seeds: str = typer.Option("0,1,2", "--seeds", help="Seeds of the list draws (training seed = run.seed + seed), comma separated."),
-    recipe: Optional[Path] = typer.Option(None, "--recipe", help="Few-shot recipe (default: recipes/fewshot-<ucf101|hmdb51|ssv2>.toml by the dataset)."),
-    set_: List[str] = typer.Option([], "--set", help="Recipe override, e.g. --set model.name=ViT-L-14 (repeatable)."),
-    head_only: bool = typer.Option(False, "--head-only", help="The fast proxy: train only the temporal head on cached features, CLIP frozen (not the paper's protocol; labelled so)."),
-    checkpoint: Optional[Path] = typer.Option(None, "--checkpoint", "-c", help="--head-only: merged model whose head is trained (default: the recipe's CLIP with a fresh head)."),
-    results_dir: Optional[Path] = typer.Option(None, "--results-dir", help="Where the results files go (default OUT_DIR/results; `mote results` reads it)."),
-    fmt: str = typer.Option("table", "--format", "-f", help="How the final table is printed: table, csv, markdown or json."),
-    plot: bool = typer.Option(True, "--plot/--no-plot", help="Draw OUT_DIR/few-shot.png (needs matplotlib; skipped with a warning without it)."),
-    prune: bool = typer.Option(False, "--prune-checkpoints", help="Delete a cell's last.pt once its results are written (keeps the merged model)."),
-    batch_size: int = typer.Option(8, "--batch-size", "-b", help="Videos per batch when encoding the test split."),
+    out_dir: Path = _out, dataset: Optional[str] = _dataset, split: Optional[int] = _split,
+    config: Optional[Path] = _config, shots: str = _shots, seeds: str = _seeds, recipe: Optional[Path] = _recipe,
+    set_: List[str] = _set, head_only: bool = _head_only, checkpoint: Optional[Path] = _checkpoint,
+    results_dir: Optional[Path] = _results, fmt: str = _format, plot: bool = _plot, prune: bool = _prune,
+    batch_size: int = _batch,
 ) -> None:
     """All-way few-shot as the paper runs it: per (K, seed) draw the list, fine-tune CLIP + MoTE,
     merge, evaluate the test split with one view; then top-1 per K beside the paper's Table 5."""
@@ -77,7 +88,8 @@ def few_shot_cmd(
     if fmt not in FORMATS:
         raise MoteError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
     if checkpoint is not None and not head_only:
-        raise MoteError("--checkpoint is the starting model of --head-only; full fine-tuning starts from the recipe's CLIP weights")
+        raise MoteError("--checkpoint is the starting model of --head-only; "
+                        "full fine-tuning starts from the recipe's CLIP weights")
     from ..fewshot.plan import resolve_spec
 
     spec = resolve_spec(out_dir=out_dir, dataset=dataset, split=split, config=config, recipe=recipe, overrides=set_,

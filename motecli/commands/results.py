@@ -43,7 +43,7 @@ def results_cmd(
 
     from ..errors import MoteError
     from ..eval import fewshot_table
-    from ..eval.results import build_rows, read_results_dir, sort_rows, to_csv, to_json, to_markdown, to_text
+    from ..eval.results import build_rows, read_results_dir, sort_rows, to_csv, to_json, to_markdown
 
     if fmt not in FORMATS:
         raise MoteError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
@@ -53,35 +53,42 @@ def results_cmd(
     err = Console(stderr=True)
     for line in skipped:
         err.print(f"skipped {line}", markup=False)
-    if fmt == "csv":
-        if grids and (few_shot or not rows):
-            sys.stdout.write(fewshot_table.to_csv(grids))
-        else:
-            sys.stdout.write(to_csv(rows))
-            if grids:
-                err.print(f"{len(grids)} few-shot grid(s) left out of this CSV: add --few-shot for theirs", markup=False)
-    elif fmt == "markdown":
-        sys.stdout.write("\n".join(text for text in (to_markdown(rows) if rows or not grids else "",
-                                                      fewshot_table.to_markdown(grids) if grids else "") if text))
-    elif fmt == "json":
-        if few_shot:
-            sys.stdout.write(fewshot_table.to_json(grids))
-        else:
-            sys.stdout.write(to_json(rows, skipped, few_shot=[fewshot_table.grid_dict(g) for g in grids]))
-    elif not rows and not grids:
-        sys.stdout.write(f"{results_dir}: no `mote eval` results files\n")
-    else:
-        if rows:
-            sys.stdout.write(to_text(rows, title=f"{results_dir}: {len(rows)} rows from {len({r.file for r in runs})} files"))
-            if files:
-                sys.stdout.write("".join(f"{row.checkpoint} {row.modulation}: {', '.join(row.files)}\n" for row in rows))
+    if fmt == "table":
+        title = f"{results_dir}: {len(rows)} rows from {len({r.file for r in runs})} files"
+        text = _console_table(rows, grids, title=title, files=files)
+        sys.stdout.write(text or f"{results_dir}: no `mote eval` results files\n")
+    elif fmt == "csv" and grids and (few_shot or not rows):
+        sys.stdout.write(fewshot_table.to_csv(grids))
+    elif fmt == "csv":
+        sys.stdout.write(to_csv(rows))
         if grids:
-            sys.stdout.write(("\n" if rows else "") + f"few-shot grids (top-1 %, all-way, 1 view):\n\n"
-                             + fewshot_table.to_text(grids))
-            if files:
-                sys.stdout.write("".join(f"grid {g.grid}: {', '.join(g.files)}\n" for g in grids))
+            err.print(f"{len(grids)} few-shot grid(s) left out of this CSV: add --few-shot for theirs", markup=False)
+    elif fmt == "markdown":
+        parts = ([to_markdown(rows)] if rows or not grids else []) + ([fewshot_table.to_markdown(grids)] if grids else [])
+        sys.stdout.write("\n".join(parts))
+    elif few_shot:
+        sys.stdout.write(fewshot_table.to_json(grids))
+    else:
+        sys.stdout.write(to_json(rows, skipped, few_shot=[fewshot_table.grid_dict(g) for g in grids]))
     if plot is not None:
         from ..eval.plots import plot_results
 
         for png in plot_results(results_dir, plot):
             err.print(str(png), markup=False)
+
+
+def _console_table(rows: list, grids: list, *, title: str, files: bool) -> str:
+    """The zero-shot / close-set rows, then the few-shot grids; empty when there is neither."""
+    from ..eval import fewshot_table
+    from ..eval.results import to_text
+
+    out = ""
+    if rows:
+        out += to_text(rows, title=title)
+        if files:
+            out += "".join(f"{row.checkpoint} {row.modulation}: {', '.join(row.files)}\n" for row in rows)
+    if grids:
+        out += ("\n" if rows else "") + "few-shot grids (top-1 %, all-way, 1 view):\n\n" + fewshot_table.to_text(grids)
+        if files:
+            out += "".join(f"grid {g.grid}: {', '.join(g.files)}\n" for g in grids)
+    return out

@@ -99,7 +99,8 @@ class FewShotGrid:
         return sorted({f for row in self.rows for f in row.files.values()})
 
 
-def compare_with_paper(grid: FewShotGrid, published: list[PublishedFewShot]) -> tuple[PublishedFewShot | None, list[str]]:
+def compare_with_paper(grid: FewShotGrid,
+                       published: list[PublishedFewShot]) -> tuple[PublishedFewShot | None, list[str]]:
     """The paper's entry to put beside `grid` (or None) and every way the grid differs from it."""
     notes = []
     if grid.mode == HEAD_ONLY:
@@ -181,7 +182,7 @@ def shot_cells(grid: FewShotGrid) -> tuple[list[str], list[list[str]]]:
 
 
 def header_lines(grid: FewShotGrid) -> list[str]:
-    differs = "; ".join(grid.differences) if grid.differences else "none: the paper's backbone, frames, epochs and protocol"
+    differs = "; ".join(grid.differences) or "none: the paper's backbone, frames, epochs and protocol"
     return [grid.title, f"differs from the paper: {differs}"]
 
 

@@ -17,7 +17,8 @@ setting, or from any modulation setting when the test classes are the checkpoint
 fine-tuning classes (modulation is then alpha = 1, so every setting gives the same
 numbers); a zero-shot row with an eval-time patch also takes an unpatched K400 file
 (the release evaluates close-set unpatched). Every row names the files it used and
-the datasets it lacks.
+the datasets it lacks. Files of a few-shot grid (`mote few-shot`, a `few_shot` block)
+are read here too but tabled by `fewshot_table`, not in these rows.
 """
 
 from __future__ import annotations

@@ -195,7 +195,8 @@ def check_grid_file(spec: GridSpec, identity: dict, *, write: bool) -> None:
         try:
             old = json.loads(path.read_text())
         except ValueError:
-            raise MoteError(f"{path}: not readable JSON; it is the grid's identity, restore it or use another folder") from None
+            raise MoteError(f"{path}: not readable JSON; it is the grid's identity, restore it or use "
+                            "another folder") from None
         if old.get("format") != GRID_FORMAT:
             raise MoteError(f"{path}: not a `mote few-shot` grid file; use another OUT_DIR")
         diff = _differences(old["identity"], identity)
@@ -234,8 +235,9 @@ def plan_grid(spec: GridSpec, *, write: bool) -> Grid:
         if write and (missing or not grid.labels_file.is_file()):
             write_few_shot_lists(train, shots=missing or list(spec.shots[:1]), seed=seed, out_dir=lists)
         for k in sorted(spec.shots):
-            cell_dir = spec.out_dir / "cells" / f"{k}shot-seed{seed}"
-            grid.cells.append(Cell(k=k, seed=seed, dir=cell_dir, list_file=lists / f"{train.name}-{k}shot-seed{seed}.txt"))
+            name = f"{k}shot-seed{seed}"
+            grid.cells.append(Cell(k=k, seed=seed, dir=spec.out_dir / "cells" / name,
+                                   list_file=lists / f"{train.name}-{name}.txt"))
     return grid
 
 

@@ -120,7 +120,8 @@ def few_shot_block(grid: Grid, cell: Cell) -> dict:
         start = dict(name="the recipe's CLIP weights with a fresh head")
     return dict(
         grid=grid.grid_id, mode=spec.mode, k=cell.k, seed=cell.seed, benchmark=spec.benchmark, dataset=spec.dataset,
-        split=spec.split, model=recipe.model.name, pretrained=recipe.model.pretrained, num_frames=recipe.model.num_frames,
+        split=spec.split, model=recipe.model.name, pretrained=recipe.model.pretrained,
+        num_frames=recipe.model.num_frames,
         epochs=recipe.solver.epochs, training_seed=recipe.run.seed + cell.seed, recipe_file=str(spec.recipe_file),
         list=dict(path=str(cell.list_file), sha256=file_sha256(cell.list_file), videos=len(list_meta["drawn"]),
                   lines=list_meta["lines"]),

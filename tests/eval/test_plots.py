@@ -106,3 +106,31 @@ def test_per_class_plot_is_a_png(tmp_path):
     res = dict(name="ucf101", settings=dict(protocol="zero-shot"), runs=[dict(splits=[dict(
         top1=0.5, per_class={"a": dict(top1=1.0, videos=1), "b": dict(top1=0.0, videos=1)})])])
     assert plots.plot_per_class(res, tmp_path / "pc.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_few_shot_plot_receives_seeds_means_and_the_papers_points(tmp_path, captured):
+    """Per dataset: each grid's mean ± std and seed points against K (head-only dashed), the
+    paper's Table 5 points (read here from the data file) beside the grid of its protocol."""
+    from motecli.eval.fewshot_table import few_shot_grids
+    from motecli.eval.published import FEW_SHOT_FILE
+
+    def cell(name, *, grid, k, seed, top1, mode="full"):
+        result_file(tmp_path, name, dataset="ucf101", checkpoint=f"{grid}{k}{seed}".ljust(10, "0"), protocol="close-set",
+                    views=(1, 1), modulation=False, runs={None: {1: top1}},
+                    few_shot=dict(grid=grid, mode=mode, k=k, seed=seed, benchmark="ucf", dataset="ucf101", split=1,
+                                  model="ViT-B-16", pretrained="openai", num_frames=8, epochs=10))
+
+    cell("a.json", grid="full", k=2, seed=0, top1=0.8)
+    cell("b.json", grid="full", k=2, seed=1, top1=0.9)
+    cell("c.json", grid="head", k=2, seed=0, top1=0.5, mode="head-only")
+    grids = few_shot_grids(read_results_dir(tmp_path)[0])
+    (panel,) = plots.few_shot_series(grids)
+    full, head = panel["lines"]
+    assert (full["head_only"], head["head_only"]) == (False, True) and "head-only" in head["label"]
+    assert full["points"] == [dict(k=2, mean=pytest.approx(85.0), std=pytest.approx(5.0), seeds=[80.0, 90.0])]
+    ucf = next(e for e in json.loads(FEW_SHOT_FILE.read_text())["entries"] if e["benchmark"] == "ucf")
+    (paper,) = panel["paper"]  # once, beside the full grid; never from the head-only one
+    expected = [(int(k), pytest.approx(v["top1"])) for k, v in ucf["shots"].items()]
+    assert [(p["k"], p["top1"]) for p in paper["points"]] == expected
+    assert plots.plot_few_shot(grids, tmp_path / "few-shot.png") == tmp_path / "few-shot.png" and captured
+    assert plots.plot_few_shot([], tmp_path / "none.png") is None
