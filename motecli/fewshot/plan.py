@@ -11,7 +11,8 @@ The identity is fixed when the folder is first used: running it again with anoth
 recipe, dataset, train or test list, or mode is refused (a grid never mixes two
 protocols), while new K values and seeds may be added. Each cell trains with the
 recipe's values, its data source replaced by the cell's list (no validation set:
-the test split is evaluated once, after training) and `run.seed` offset by the seed.
+the test split is evaluated once, after training) and `run.seed` offset by the seed;
+`data.ssv2`, when the recipe leaves it to the dataset's layout, is set from the layout.
 """
 
 from __future__ import annotations
@@ -155,10 +156,16 @@ def shared_recipe(recipe: Recipe) -> dict:
 
 def cell_recipe(grid: Grid, cell: Cell) -> Recipe:
     """The grid's recipe on the cell's list, into the cell's run folder, seed offset by the cell's."""
+    from ..train.data import is_ssv2_dataset
+    from ..train.recipe import DataSection
+
     base = grid.spec.recipe
     table = base.to_dict()
     table["data"] = {k: v for k, v in table["data"].items() if k not in SOURCE_KEYS} | dict(
         list_file=str(cell.list_file), labels_file=str(grid.labels_file), root=str(grid.train.videos.root))
+    if base.data.ssv2 is None:  # decided by the dataset's layout, which a list no longer shows
+        config = str(grid.spec.datasets_config) if grid.spec.datasets_config else None
+        table["data"]["ssv2"] = is_ssv2_dataset(DataSection(dataset=grid.spec.dataset, datasets_config=config))
     table["run"] = table["run"] | dict(output=str(cell.run_dir), seed=base.run.seed + cell.seed)
     return recipe_from_dict(table, origin=f"{base.source}, few-shot cell {cell.name}")
 

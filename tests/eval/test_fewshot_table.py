@@ -153,7 +153,9 @@ def test_shipped_recipes_follow_the_paper(benchmark, file):
     assert (s.epochs, s.total_batch, s.lr, s.clip_lr_ratio, s.weight_decay, s.betas, s.eps) == (
         PAPER_EPOCHS[benchmark], 144, c.HEAD_LR, c.CLIP_LR_RATIO, c.WEIGHT_DECAY, c.ADAM_BETAS, c.ADAM_EPS)
     assert recipe.run.seed == c.SEED and recipe.run.val_every == 0
-    assert recipe.data.flip == (benchmark != "ssv2") and recipe.data.grayscale == (benchmark != "ssv2")
+    # SSv2: the method's SSv2 pixels (256x320, no grayscale, label-swapping flip); the others: the defaults.
+    assert recipe.data.flip and recipe.data.grayscale is None and recipe.data.crop == "release"
+    assert recipe.data.ssv2 == (True if benchmark == "ssv2" else None)
     # The documented ViT-L/14 override is two keys; the head then has the method's 6 layers.
     large = load_recipe(ROOT / "recipes" / file, ["model.name=ViT-L-14", "run.grad_checkpointing=true"])
     assert large.model.layers is None and large.run.grad_checkpointing

@@ -227,3 +227,19 @@ def test_grid_under_torchrun_writes_each_file_once(synth, tmp_path):
     assert len(records(metrics, "epoch")) == 1
     assert proc.stderr.count("[1/1] K=1 seed 0: top-1") == 1  # rank 0 reports
     assert proc.stdout.count("synth split 1: mote-tiny") == 1
+
+
+@pytest.mark.parametrize("dataset, ssv2", [("synth_ssv2", True), ("synth", False)])
+def test_a_cell_trains_with_its_datasets_pixels_from_a_list(synth, tmp_path, dataset, ssv2):
+    """Each cell trains from a list file, which hides the dataset's layout: a recipe that
+    leaves data.ssv2 to the layout still gets the SSv2 pixels on an SSv2 dataset."""
+    from motecli.fewshot.plan import GridSpec, cell_recipe, plan_grid
+    from motecli.train.recipe import load_recipe
+
+    spec = GridSpec(out_dir=tmp_path / "grid", recipe=load_recipe(TINY), recipe_file=TINY, dataset=dataset, split=1,
+                    datasets_config=synth.config, shots=(1,), seeds=(3,))
+    grid = plan_grid(spec, write=True)
+    recipe = cell_recipe(grid, grid.cells[0])
+    assert recipe.data.ssv2 is ssv2 and recipe.data.list_file == str(grid.cells[0].list_file)
+    assert recipe.run.seed == spec.recipe.run.seed + 3 and recipe.run.output == str(grid.cells[0].run_dir)
+    assert recipe.data.val_list_file is None and not recipe.data.synthetic
