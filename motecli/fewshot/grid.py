@@ -86,14 +86,14 @@ def run_grid(spec: GridSpec, *, on_cell: Callable[[CellReport], None] | None = N
         if spec.head_only:
             start = spec.start_checkpoint or initial_model(grid, spec.out_dir / "start" / "initial.safetensors")
         report = GridReport(grid)
-        pending = [c for c in grid.cells if c.done() is None]
+        pending = [c for c in grid.cells if c.done(grid.results_dir) is None]
         barrier(ctx)  # every rank has seen the same finished cells
         computed: list[float] = []
         left = len(pending)
         for index, cell in enumerate(grid.cells, start=1):
             earlier = cell not in pending
             if earlier:
-                record = cell.done() if ctx.is_main else None
+                record = cell.done(grid.results_dir) if ctx.is_main else None
             else:
                 record = run_cell(grid, cell, ctx=ctx, start=start)
                 left -= 1

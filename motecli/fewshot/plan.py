@@ -40,7 +40,7 @@ SOURCE_KEYS = ("dataset", "split", "datasets_config", "list_file", "labels_file"
                "synthetic_videos_per_class", "synthetic_shapes", "synthetic_directions", "frame_store", "train_store",
                "val_store")
 # Keys that change neither the numbers nor the protocol: left out of the identity.
-UNCOUNTED = {"data": ("workers",), "run": ("output", "log_every", "val_every")}
+UNCOUNTED = {"data": ("workers",), "run": ("output", "log_every", "val_every", "grad_checkpointing")}
 
 
 @dataclass(frozen=True)
@@ -91,13 +91,15 @@ class Cell:
     def record(self) -> Path:
         return self.dir / "cell.json"
 
-    def done(self) -> dict | None:
-        """The cell's record when it and its results file exist (the cell is finished)."""
+    def done(self, results_dir: Path) -> dict | None:
+        """The cell's record when it and its results file (in `results_dir`, so a moved
+        grid folder still counts) exist: the cell is finished."""
         try:
             record = json.loads(self.record.read_text())
         except (OSError, ValueError):
             return None
-        return record if Path(record.get("results_file", "")).is_file() else None
+        name = Path(record.get("results_file", "")).name
+        return record if name and (Path(results_dir) / name).is_file() else None
 
 
 @dataclass

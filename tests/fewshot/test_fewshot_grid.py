@@ -7,6 +7,7 @@ import csv
 import hashlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -136,6 +137,10 @@ def test_a_second_run_redoes_nothing_and_another_setting_is_refused(grid, synth,
     assert again.exit_code == 0, again.output
     assert "[1/2] K=1 seed 0: done earlier" in again.stderr and "[2/2] K=2 seed 0: done earlier" in again.stderr
     assert {p: p.stat().st_mtime_ns for p in before} == before
+    moved = out.parent / "moved"  # a grid folder moved elsewhere is still finished
+    shutil.copytree(out, moved)
+    again = CliRunner().invoke(app, grid_args(moved, synth))
+    assert again.exit_code == 0 and again.stderr.count("done earlier") == 2, again.output
     other = CliRunner().invoke(app, grid_args(out, synth, epochs=3))
     assert_one_line_error(other, "holds a grid of another setting", "solver.epochs = 3 here, 2 in the grid")
 
