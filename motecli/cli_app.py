@@ -26,8 +26,28 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _show_flags_as_flags(params) -> None:
+    """Typer's help shows `<bool>` after a flag (`--plot --no-plot <bool>`), which reads
+    as if it took a value: a flag gets an empty metavar, so its row shows no type.
+    (Duck-typed: typer ships its own copy of click, whose classes are not click's.)"""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+
+
 class MoteGroup(TyperGroup):
-    """Turns every failure into one line on stderr and a non-zero exit."""
+    """Turns every failure into one line on stderr and a non-zero exit; flags show as flags in --help."""
+
+    def get_params(self, ctx):
+        params = super().get_params(ctx)
+        _show_flags_as_flags(params)
+        return params
+
+    def get_command(self, ctx, cmd_name: str):
+        command = super().get_command(ctx, cmd_name)
+        if command is not None:
+            _show_flags_as_flags(command.get_params(ctx))
+        return command
 
     def invoke(self, ctx: click.Context):
         try:

@@ -29,7 +29,6 @@ ZERO_SHOT_VIDEOS_PER_CLASS = 6
 @dataclass
 class DemoRow:
     protocol: str
-    dataset: str
     modulation: bool
     videos: int
     excluded: int
@@ -104,7 +103,7 @@ def run_demo(*, workdir: Path, recipe_path: Path, overrides: Sequence[str] = (),
             if protocol == "zero-shot" and modulation:
                 zero_shot_results = results  # per-class accuracy is in memory (on disk it is a CSV beside the JSON)
             split = results["runs"][0]["splits"][0]
-            report.rows.append(DemoRow(protocol=protocol, dataset=str(config.parent.name), modulation=modulation,
+            report.rows.append(DemoRow(protocol=protocol, modulation=modulation,
                                        videos=split["videos"], excluded=split["excluded"], top1=split["top1"],
                                        top5=split["top5"], results_file=path))
             report.artefacts.setdefault(f"frame cache ({protocol})", Path(split["frame_cache"]["path"]))
@@ -118,11 +117,10 @@ def run_demo(*, workdir: Path, recipe_path: Path, overrides: Sequence[str] = (),
         "results (JSON)": results_dir,
     })
     if plot:
-        from .eval.plots import plot_per_class, plot_trade_off
+        from .eval.plots import plot_per_class, plot_results
 
         report.artefacts["per-class plot"] = plot_per_class(zero_shot_results, results_dir / "zero-shot-per-class.png")
-        trade_off = plot_trade_off(results_dir, results_dir / "trade-off.png")
-        if trade_off is not None:
-            report.artefacts["trade-off plot"] = trade_off
+        for png in plot_results(results_dir, results_dir):  # the folder's pictures, as `mote eval --plot` draws them
+            report.artefacts[f"plot {png.name}"] = png
     report.seconds = time.perf_counter() - started
     return report

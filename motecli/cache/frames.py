@@ -208,9 +208,3 @@ class FrameCache:
                     out.append((int(idx[i]), self.items[int(idx[i])][0], reason))
         return out
 
-    @property
-    def view_shape(self) -> tuple[int, int, int]:
-        """(V, T, D) of every row."""
-        m = self.manifest
-        return m["clips"] * m["crops"], m["num_frames"], m["dim"]
-

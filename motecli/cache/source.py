@@ -7,11 +7,9 @@ Everything else in cache/ and eval/ sees a `VideoList` and batches of
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import MoteError
 from ..hashing import json_sha256
 
 
@@ -63,23 +61,13 @@ def resolve_source(
     config: str | os.PathLike | None = None,
     store: str | os.PathLike | None = None,
 ) -> VideoSource:
-    """A named dataset split (`datasets.toml`) or an explicit list + labels + root."""
-    from ..data.layouts import load_video_list
-    from ..data.registry import load_dataset_split
+    """A named dataset split (`datasets.toml`) or an explicit list + labels + root
+    (the rule and its errors: `data.registry.select_videos`)."""
+    from ..data.registry import select_videos
 
-    if dataset is not None and list_file is not None:
-        raise MoteError("pass --dataset or --list, not both")
-    if dataset is not None:
-        videos = load_dataset_split(dataset, split, subset, config_path=config)
-        name = f"{dataset}-split{split}-{subset}"
-    elif list_file is not None:
-        if labels is None or root is None:
-            raise MoteError("--list needs --labels (class names) and --root (the folder the list's paths are relative to)")
-        videos = load_video_list(list_file, labels, root)
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(list_file).stem)
-    else:
-        raise MoteError("nothing to evaluate: pass --dataset NAME (see datasets.toml) or --list FILE --labels FILE --root DIR")
-    return VideoSource(videos=videos, name=name, dataset=dataset, split=split if dataset else None,
+    chosen = select_videos(dataset=dataset, split=split, subset=subset, list_file=list_file, labels=labels,
+                           root=root, config=config)
+    return VideoSource(videos=chosen.videos, name=chosen.name, dataset=chosen.dataset, split=chosen.split,
                        store=Path(store) if store is not None else None)
 
 

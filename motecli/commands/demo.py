@@ -12,9 +12,9 @@ from ..cli_app import app
 
 @app.command("demo")
 def demo(
-    workdir: Path = typer.Option(Path("cache/demo"), "--workdir", "-o", help="Where the run, merged model and results go."),
-    recipe: Path = typer.Option(Path("recipes/tiny.toml"), "--recipe", help="A recipe with data.synthetic = true."),
-    set_: List[str] = typer.Option([], "--set", help="Recipe override, e.g. --set solver.epochs=4 (repeatable)."),
+    workdir: Path = typer.Option(Path("cache/demo"), "--workdir", "-o", metavar="DIR", help="Where the run, merged model and results go."),
+    recipe: Path = typer.Option(Path("recipes/tiny.toml"), "--recipe", metavar="FILE", help="A recipe with data.synthetic = true."),
+    set_: List[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Recipe override, e.g. --set solver.epochs=4 (repeatable)."),
     plot: bool = typer.Option(True, "--plot/--no-plot", help="Draw the per-class and trade-off PNGs (needs matplotlib)."),
 ) -> None:
     """Synthetic videos -> text cache -> train tiny -> merge -> frame cache -> eval (close-set and zero-shot, +/- modulation)."""

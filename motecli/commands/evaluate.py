@@ -8,27 +8,27 @@ from typing import List, Optional
 import typer
 
 from ..cli_app import app
-from ..constants import FEW_SHOT_KS, TFM_K, TFM_SCALE
+from ..constants import FEW_SHOT_KS, TFM_K, TFM_SCALE, ZERO_SHOT_PATCH_ALPHA
 
 CHECKPOINT_HELP = "Merged model from `mote merge` (default: $MOTE_CHECKPOINT, else cache/checkpoints/merged.safetensors)."
-_dataset = typer.Option(None, "--dataset", "-d", help="Dataset name from datasets.toml ($MOTE_DATASETS).")
-_list = typer.Option(None, "--list", help="Video list: 'relative/path LABEL' per line (instead of --dataset).")
-_labels = typer.Option(None, "--labels", help="Class names for --list: one per line or CSV id,name.")
-_root = typer.Option(None, "--root", help="Folder the --list paths are relative to.")
-_config = typer.Option(None, "--datasets-config", help="datasets.toml to read (default $MOTE_DATASETS or ./datasets.toml).")
-_store = typer.Option(None, "--store", help="Read frames from this `mote decode` frame store instead of the videos.")
-_checkpoint = typer.Option(None, "--checkpoint", "-c", help=CHECKPOINT_HELP)
-_frames = typer.Option(None, "--frames", "-T", help="Frames per clip (default: the model's, 8).")
-_clips = typer.Option(None, "--clips", help="Clips per video (default: zero-shot 3, close-set by --views).")
-_crops = typer.Option(None, "--crops", help="Crops per clip, 1 or 3 (default: zero-shot 1, close-set by --views).")
-_views = typer.Option(None, "--views", help="Close-set views: 1x1 (default) or 4x3.")
-_protocol = typer.Option("zero-shot", "--protocol", help="zero-shot (3x1 views) or close-set (--views).")
-_patch = typer.Option(None, "--patch-alpha", help="Mix image-encoder weights alpha*fine-tuned + (1-alpha)*--original (release zero-shot: 0.99).")
-_original = typer.Option(None, "--original", help="Original CLIP weights for --patch-alpha: open_clip tag or local file.")
-_batch = typer.Option(8, "--batch-size", "-b", help="Videos per batch when encoding frames.")
-_workers = typer.Option(0, "--workers", "-j", help="DataLoader workers decoding videos.")
-_device = typer.Option("cpu", "--device", help="torch device, e.g. cuda.")
-_shard = typer.Option(64, "--shard-size", help="Videos per cache shard (the unit of resume).")
+_dataset = typer.Option(None, "--dataset", "-d", metavar="NAME", help="Dataset name from datasets.toml ($MOTE_DATASETS).")
+_list = typer.Option(None, "--list", metavar="FILE", help="Video list: 'relative/path LABEL' per line (instead of --dataset).")
+_labels = typer.Option(None, "--labels", metavar="FILE", help="Class names for --list: one per line or CSV id,name.")
+_root = typer.Option(None, "--root", metavar="DIR", help="Folder the --list paths are relative to.")
+_config = typer.Option(None, "--datasets-config", metavar="FILE", help="datasets.toml to read (default $MOTE_DATASETS or ./datasets.toml).")
+_store = typer.Option(None, "--store", metavar="DIR", help="Read frames from this `mote decode` frame store instead of the videos.")
+_checkpoint = typer.Option(None, "--checkpoint", "-c", metavar="FILE", help=CHECKPOINT_HELP)
+_frames = typer.Option(None, "--frames", "-T", metavar="T", help="Frames per clip (default: the model's, 8).")
+_clips = typer.Option(None, "--clips", metavar="N", help="Clips per video (default: zero-shot 3, close-set by --views).")
+_crops = typer.Option(None, "--crops", metavar="1|3", help="Crops per clip, 1 or 3 (default: zero-shot 1, close-set by --views).")
+_views = typer.Option(None, "--views", metavar="1x1|4x3", help="Close-set views: 1x1 (default) or 4x3.")
+_protocol = typer.Option("zero-shot", "--protocol", metavar="zero-shot|close-set", help="zero-shot (3x1 views) or close-set (--views).")
+_patch = typer.Option(None, "--patch-alpha", metavar="ALPHA", help=f"Mix image-encoder weights alpha*fine-tuned + (1-alpha)*--original (release zero-shot: {ZERO_SHOT_PATCH_ALPHA}).")
+_original = typer.Option(None, "--original", metavar="WEIGHTS", help="Original CLIP weights for --patch-alpha: open_clip tag or local file.")
+_batch = typer.Option(8, "--batch-size", "-b", metavar="N", help="Videos per batch when encoding frames.")
+_workers = typer.Option(0, "--workers", "-j", metavar="N", help="DataLoader workers decoding videos.")
+_device = typer.Option("cpu", "--device", metavar="DEVICE", help="torch device, e.g. cuda.")
+_shard = typer.Option(64, "--shard-size", metavar="N", help="Videos per cache shard (the unit of resume).")
 
 
 def _checkpoint_path(checkpoint: Optional[Path]) -> Path:
@@ -47,44 +47,17 @@ def _num_frames(checkpoint: Path, frames: Optional[int]) -> int:
     return frames or int(read_merged_metadata(checkpoint)["model_config"]["num_frames"])
 
 
-def _scales(values: List[str]) -> tuple[float, ...]:
-    from ..errors import MoteError
-
-    out = []
-    for value in values or [str(TFM_SCALE)]:
-        for part in value.split(","):
-            try:
-                out.append(float(part))
-            except ValueError:
-                raise MoteError(f"--tfm-scale {part!r}: expected a number such as 0.05") from None
-            if out[-1] <= 0:
-                raise MoteError(f"--tfm-scale {part}: expected a positive number")
-    return tuple(out)
-
-
-def _ks(values: List[str]) -> tuple[int, ...]:
-    from ..errors import MoteError
-
-    out = []
-    for value in values or [str(TFM_K)]:
-        for part in value.split(","):
-            if not part.strip().isdigit() or int(part) < 1:
-                raise MoteError(f"--tfm-k {part!r}: expected a positive whole number such as 5")
-            out.append(int(part))
-    return tuple(out)
-
-
 @app.command("encode-frames")
 def encode_frames_cmd(
     dataset: Optional[str] = _dataset,
-    split: int = typer.Option(1, "--split", help="Split number (1-based)."),
-    subset: str = typer.Option("test", "--subset", help="train or test."),
+    split: int = typer.Option(1, "--split", metavar="N", help="Split number (1-based)."),
+    subset: str = typer.Option("test", "--subset", metavar="train|test", help="train or test."),
     list_file: Optional[Path] = _list, labels: Optional[Path] = _labels, root: Optional[Path] = _root,
     config: Optional[Path] = _config, store: Optional[Path] = _store, checkpoint: Optional[Path] = _checkpoint,
     frames: Optional[int] = _frames, clips: Optional[int] = _clips, crops: Optional[int] = _crops,
     views: Optional[str] = _views, protocol: str = _protocol,
     patch_alpha: Optional[float] = _patch, original: Optional[str] = _original,
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Cache folder (default cache/frames/embeddings/<split>-<key>)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR", help="Cache folder (default cache/frames/embeddings/<split>-<key>)."),
     shard_size: int = _shard, batch_size: int = _batch, workers: int = _workers, device: str = _device,
 ) -> None:
     """CLIP features of every frame of every view into the HDF5 cache; resumable; RANK/WORLD_SIZE split the work."""
@@ -115,25 +88,25 @@ def encode_frames_cmd(
 @app.command("eval")
 def eval_cmd(
     dataset: Optional[str] = _dataset,
-    split: str = typer.Option("1", "--split", help="1, 2, 3 or all (mean ± std over the splits)."),
+    split: str = typer.Option("1", "--split", metavar="N|all", help="1, 2, 3 or all (mean ± std over the splits)."),
     list_file: Optional[Path] = _list, labels: Optional[Path] = _labels, root: Optional[Path] = _root,
     config: Optional[Path] = _config, store: Optional[Path] = _store,
     checkpoint: List[str] = typer.Option(
-        [], "--checkpoint", "-c",
+        [], "--checkpoint", "-c", metavar="FILE",
         help="Merged model(s) from `mote merge`: repeat, or a quoted glob ('runs/*/merged.safetensors'); "
              "default $MOTE_CHECKPOINT, else cache/checkpoints/merged.safetensors.",
     ),
     frames: Optional[int] = _frames, clips: Optional[int] = _clips, crops: Optional[int] = _crops,
     views: Optional[str] = _views, protocol: str = _protocol,
     modulation: bool = typer.Option(True, "--modulation/--no-modulation", help="Temporal feature modulation (on, as the release)."),
-    tfm_scale: List[str] = typer.Option([], "--tfm-scale", help=f"Modulation scale lambda (default {TFM_SCALE}); repeat or comma list to sweep."),
-    tfm_k: List[str] = typer.Option([], "--tfm-k", help=f"Modulation neighbours k (default {TFM_K}); repeat or comma list to sweep."),
+    tfm_scale: List[str] = typer.Option([], "--tfm-scale", metavar="SCALES", help=f"Modulation scale lambda (default {TFM_SCALE}); repeat or comma list to sweep."),
+    tfm_k: List[str] = typer.Option([], "--tfm-k", metavar="KS", help=f"Modulation neighbours k (default {TFM_K}); repeat or comma list to sweep."),
     half_classes: bool = typer.Option(False, "--half-classes", help="Also 10 seeded halves of the classes (numpy seeds 0..9)."),
     patch_alpha: Optional[float] = _patch, original: Optional[str] = _original,
-    templates: Optional[Path] = typer.Option(None, "--templates", help="Prompt templates file (default: the 28)."),
-    text_pretrained: Optional[str] = typer.Option(None, "--text-pretrained", help="Text-encoder weights (tag or file) if not the checkpoint's."),
+    templates: Optional[Path] = typer.Option(None, "--templates", metavar="FILE", help="Prompt templates file (default: the 28)."),
+    text_pretrained: Optional[str] = typer.Option(None, "--text-pretrained", metavar="WEIGHTS", help="Text-encoder weights (tag or file) if not the checkpoint's."),
     from_videos: bool = typer.Option(False, "--from-videos", help="Decode the videos instead of using the frame cache."),
-    results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Where the results JSON goes (HM_ZS, `mote results` read it)."),
+    results_dir: Path = typer.Option(Path("results"), "--results-dir", metavar="DIR", help="Where the results JSON goes (HM_ZS, `mote results` read it)."),
     plot: bool = typer.Option(
         False, "--plot", help="Also draw PNGs: per-class accuracy of each file; for the results folder the trade-off "
                               "beside the published results and per-dataset bars (needs matplotlib).",
@@ -144,19 +117,19 @@ def eval_cmd(
     checkpoints in one call, one results file each, then HM_ZS / trade-off per checkpoint."""
     from ..env import default_checkpoint
     from ..eval.batch import expand_checkpoints
-    from ..eval.protocols import resolve_views, split_sources
+    from ..eval.protocols import parse_ks, parse_scales, resolve_views, split_sources
     from ..text.labels import read_templates_file
 
     # Torch-free checks first (files, lists, options): a bad argument fails in a fraction of a second.
     checkpoints = [_checkpoint_path(path) for path in expand_checkpoints(checkpoint, default=default_checkpoint())]
     clips, crops = resolve_views(protocol=protocol, views=views, clips=clips, crops=crops)
-    ks, scales, template_list = _ks(tfm_k), _scales(tfm_scale), read_templates_file(templates)
+    ks, scales, template_list = parse_ks(tfm_k), parse_scales(tfm_scale), read_templates_file(templates)
     sources = split_sources(dataset=dataset, split=split, list_file=list_file, labels=labels, root=root,
                             config=config, store=store)
     if plot:
-        from ..eval.plots import _pyplot
+        from ..eval.plots import require_matplotlib
 
-        _pyplot()  # fail before the evaluation, not after it
+        require_matplotlib()  # fail before the evaluation, not after it
 
     from rich.console import Console
 
@@ -197,22 +170,23 @@ def eval_cmd(
 @app.command("few-shot-lists")
 def few_shot_lists_cmd(
     dataset: Optional[str] = _dataset,
-    split: int = typer.Option(1, "--split", help="Split whose train subset is drawn from."),
+    split: int = typer.Option(1, "--split", metavar="N", help="Split whose train subset is drawn from."),
     list_file: Optional[Path] = _list, labels: Optional[Path] = _labels, root: Optional[Path] = _root,
     config: Optional[Path] = _config,
-    shots: str = typer.Option(",".join(map(str, FEW_SHOT_KS)), "--shots", help="K values, comma separated."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the draw."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for the list files."),
+    shots: str = typer.Option(",".join(map(str, FEW_SHOT_KS)), "--shots", metavar="KS", help="K values, comma separated."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seed of the draw."),
+    out: Path = typer.Option(..., "--out", "-o", metavar="DIR", help="Folder for the list files."),
 ) -> None:
     """Draw K training videos per class (seeded), repeated to the size of the full train split."""
     from rich.console import Console
 
     from ..cache.source import resolve_source
-    from ..eval.fewshot import write_few_shot_lists
+    from ..eval.fewshot import parse_shots, write_few_shot_lists
 
+    ks = parse_shots(shots)
     source = resolve_source(dataset=dataset, split=split, subset="train", list_file=list_file, labels=labels,
                             root=root, config=config)
-    written = write_few_shot_lists(source, shots=[int(k) for k in shots.split(",")], seed=seed, out_dir=out)
+    written = write_few_shot_lists(source, shots=ks, seed=seed, out_dir=out)
     console = Console()
     for item in written:
         console.print(f"{item.path}  K={item.k}: {item.unique} videos drawn, {item.total} lines")
@@ -220,16 +194,16 @@ def few_shot_lists_cmd(
 
 @app.command("few-shot-head")
 def few_shot_head_cmd(
-    train_list: Path = typer.Option(..., "--train-list", help="K-shot list from `mote few-shot-lists`."),
-    labels: Path = typer.Option(..., "--labels", help="Class names of the list."),
-    root: Path = typer.Option(..., "--root", help="Folder the list paths are relative to."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", help="Test split from datasets.toml ..."),
-    split: int = typer.Option(1, "--split", help="... its split number."),
-    test_list: Optional[Path] = typer.Option(None, "--test-list", help="... or a test list (same --labels, --root)."),
+    train_list: Path = typer.Option(..., "--train-list", metavar="FILE", help="K-shot list from `mote few-shot-lists`."),
+    labels: Path = typer.Option(..., "--labels", metavar="FILE", help="Class names of the list."),
+    root: Path = typer.Option(..., "--root", metavar="DIR", help="Folder the list paths are relative to."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", metavar="NAME", help="Test split from datasets.toml ..."),
+    split: int = typer.Option(1, "--split", metavar="N", help="... its split number."),
+    test_list: Optional[Path] = typer.Option(None, "--test-list", metavar="FILE", help="... or a test list (same --labels, --root)."),
     config: Optional[Path] = _config, checkpoint: Optional[Path] = _checkpoint, frames: Optional[int] = _frames,
-    epochs: int = typer.Option(10, "--epochs", help="Passes over the (repeated) K-shot list."),
-    seed: int = typer.Option(0, "--seed", help="Seed of head training."),
-    results_dir: Path = typer.Option(Path("results"), "--results-dir", help="Where the results JSON goes."),
+    epochs: int = typer.Option(10, "--epochs", metavar="N", help="Passes over the (repeated) K-shot list."),
+    seed: int = typer.Option(0, "--seed", metavar="N", help="Seed of head training."),
+    results_dir: Path = typer.Option(Path("results"), "--results-dir", metavar="DIR", help="Where the results JSON goes."),
     batch_size: int = _batch, workers: int = _workers, device: str = _device,
 ) -> None:
     """Train only the temporal head on cached frame features (CLIP frozen), then evaluate with one view."""

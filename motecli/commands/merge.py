@@ -8,22 +8,23 @@ from typing import Optional
 import typer
 
 from ..cli_app import app
+from ..constants import ZERO_SHOT_PATCH_ALPHA
 
 
 @app.command("merge")
 def merge(
-    checkpoint: Path = typer.Argument(..., help="`mote train` checkpoint, or the authors' MoTE_B16.pt / MoTE_L14.pt."),
-    out: Path = typer.Option(..., "--out", "-o", help="Merged model: .safetensors (or weights-only .pt); metadata also in <out>.json."),
+    checkpoint: Path = typer.Argument(..., metavar="CHECKPOINT", help="`mote train` checkpoint, or the authors' MoTE_B16.pt / MoTE_L14.pt."),
+    out: Path = typer.Option(..., "--out", "-o", metavar="FILE", help="Merged model: .safetensors (or weights-only .pt); metadata also in <out>.json."),
     model: Optional[str] = typer.Option(
-        None, "--model", "-m", help="Release checkpoints only: ViT-B-16 or ViT-L-14 (default: inferred from the shapes)."
+        None, "--model", "-m", metavar="NAME", help="Release checkpoints only: ViT-B-16 or ViT-L-14 (default: inferred from the shapes)."
     ),
     labels: Optional[Path] = typer.Option(
-        None, "--labels", help="Release checkpoints only: the fine-tuning class names, in the order of spe_cls_feature."
+        None, "--labels", metavar="FILE", help="Release checkpoints only: the fine-tuning class names, in the order of spe_cls_feature."
     ),
     patch_alpha: Optional[float] = typer.Option(
-        None, "--patch-alpha", help="Mix image-encoder weights: alpha * fine-tuned + (1 - alpha) * --original (zero-shot: 0.99)."
+        None, "--patch-alpha", metavar="ALPHA", help=f"Mix image-encoder weights: alpha * fine-tuned + (1 - alpha) * --original (zero-shot: {ZERO_SHOT_PATCH_ALPHA})."
     ),
-    original: Optional[str] = typer.Option(None, "--original", help="Original CLIP weights for --patch-alpha: open_clip tag or local file."),
+    original: Optional[str] = typer.Option(None, "--original", metavar="WEIGHTS", help="Original CLIP weights for --patch-alpha: open_clip tag or local file."),
 ) -> None:
     """Average each block's experts into one FFN; keep what evaluation needs, drop training state."""
     from ..merge.args import check_merge_args

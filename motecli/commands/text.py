@@ -12,19 +12,19 @@ from ..cli_app import app
 
 @app.command("encode-text")
 def encode_text(
-    labels: Path = typer.Argument(..., help="Class names: one per line, or CSV 'id,name' with a header."),
-    model: str = typer.Option("ViT-B-16", "--model", "-m", help="open_clip model name, or 'mote-tiny'."),
+    labels: Path = typer.Argument(..., metavar="LABELS", help="Class names: one per line, or CSV 'id,name' with a header."),
+    model: str = typer.Option("ViT-B-16", "--model", "-m", metavar="NAME", help="open_clip model name, or 'mote-tiny'."),
     pretrained: Optional[str] = typer.Option(
-        None, "--pretrained", "-p",
+        None, "--pretrained", "-p", metavar="WEIGHTS",
         help="open_clip tag (e.g. openai) or a local weights file; default openai ('none' = random init, the default for mote-tiny).",
     ),
     quick_gelu: Optional[bool] = typer.Option(
         None, "--quick-gelu/--gelu",
         help="Activation for weights from a local file (default QuickGELU, as OpenAI's weights need).",
     ),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Cache file (default: cache/text/<model>-<key>.h5)."),
-    templates: Optional[Path] = typer.Option(None, "--templates", help="Templates file, one per line with {c}; default the 28."),
-    device: str = typer.Option("cpu", "--device", help="torch device for encoding, e.g. cuda."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE", help="Cache file (default: cache/text/<model>-<key>.h5)."),
+    templates: Optional[Path] = typer.Option(None, "--templates", metavar="FILE", help="Templates file, one per line with {c}; default the 28."),
+    device: str = typer.Option("cpu", "--device", metavar="DEVICE", help="torch device for encoding, e.g. cuda."),
 ) -> None:
     """Encode class names with the 28-template prompt ensemble; cached in HDF5."""
     from rich.console import Console

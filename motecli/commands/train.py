@@ -12,14 +12,14 @@ from ..cli_app import app
 
 @app.command("train")
 def train_command(
-    recipe: Path = typer.Argument(..., help="Recipe TOML (see recipes/ and docs/training.md)."),
+    recipe: Path = typer.Argument(..., metavar="RECIPE", help="Recipe TOML (see recipes/ and docs/training.md)."),
     set_: List[str] = typer.Option(
-        [], "--set", help="Override a recipe value without editing the file, e.g. --set solver.lr=1e-4 (repeatable; TOML literal, else string).",
+        [], "--set", metavar="KEY=VALUE", help="Override a recipe value without editing the file, e.g. --set solver.lr=1e-4 (repeatable; TOML literal, else string).",
     ),
     resume: Optional[str] = typer.Option(
-        None, "--resume", help="Continue from a checkpoint: a path, or 'auto' for <output>/last.pt (fresh start if absent).",
+        None, "--resume", metavar="FILE|auto", help="Continue from a checkpoint: a path, or 'auto' for <output>/last.pt (fresh start if absent).",
     ),
-    output: Optional[Path] = typer.Option(None, "--output", "-o", help="Output folder (overrides run.output)."),
+    output: Optional[Path] = typer.Option(None, "--output", "-o", metavar="DIR", help="Output folder (overrides run.output)."),
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace the run already in the output folder (default: refuse; see --resume auto).",
     ),

@@ -9,7 +9,9 @@ docs/datasets.md. Every config error names the file and the key.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +157,46 @@ def store_path(name: str, split: int, subset: str, config_path: str | os.PathLik
     if entry.has("frame_store"):
         return entry.get_path("frame_store", must_exist=False) / leaf
     return cache_root() / "frames" / f"{name}-{leaf}"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The videos a command was pointed at, by either of the two ways of naming them."""
+
+    videos: VideoList
+    name: str  # e.g. "hmdb51-split1-test", or the list file's stem; names cache folders and result files
+    dataset: str | None
+    split: int | None  # None for a list
+    subset: str
+    config: str | os.PathLike | None = None
+
+    def default_store(self) -> Path:
+        """Where `mote decode` puts this selection's frames when no --out is given."""
+        if self.dataset is not None:
+            return store_path(self.dataset, self.split, self.subset, self.config)
+        return cache_root() / "frames" / f"list-{self.videos.fingerprint()[:12]}"
+
+
+def select_videos(
+    *,
+    dataset: str | None = None,
+    split: int = 1,
+    subset: str = "test",
+    list_file: str | os.PathLike | None = None,
+    labels: str | os.PathLike | None = None,
+    root: str | os.PathLike | None = None,
+    config: str | os.PathLike | None = None,
+) -> Selection:
+    """A named dataset split (`--dataset`, from the datasets config) or an explicit
+    `--list` with its `--labels` and `--root`: the one rule every command follows."""
+    if dataset is not None and list_file is not None:
+        raise MoteError("pass --dataset NAME or --list FILE, not both")
+    if dataset is not None:
+        videos = load_dataset_split(dataset, split, subset, config_path=config)
+        return Selection(videos, f"{dataset}-split{split}-{subset}", dataset, split, subset, config)
+    if list_file is None:
+        raise MoteError("no videos named: pass --dataset NAME (see datasets.toml) or --list FILE --labels FILE --root DIR")
+    if labels is None or root is None:
+        raise MoteError("--list needs --labels FILE (the class names) and --root DIR (the folder the list's paths are relative to)")
+    videos = layouts.load_video_list(list_file, labels, root)
+    return Selection(videos, re.sub(r"[^A-Za-z0-9_.-]+", "_", Path(list_file).stem), None, None, subset, config)

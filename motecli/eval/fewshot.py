@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path
-from ..constants import ADAM_BETAS, ADAM_EPS, HEAD_LR, WEIGHT_DECAY
+from ..constants import ADAM_BETAS, ADAM_EPS, FEW_SHOT_KS, HEAD_LR, WEIGHT_DECAY
 from ..errors import MoteError
 
 log = logging.getLogger("mote")
@@ -39,6 +39,19 @@ class FewShotList:
     path: Path
     unique: int
     total: int
+
+
+def parse_shots(text: str) -> list[int]:
+    """`--shots 2,4,8,16`: distinct positive integers, in the order given."""
+    shots: list[int] = []
+    for part in text.split(","):
+        part = part.strip()
+        if not part.isdigit() or int(part) < 1:
+            example = ",".join(map(str, FEW_SHOT_KS))
+            raise MoteError(f"--shots {text!r}: {part!r} is not a positive integer (expected K values such as {example})")
+        if int(part) not in shots:
+            shots.append(int(part))
+    return shots
 
 
 def draw_few_shot(items: list[tuple[str, int]], *, num_classes: int, k: int, seed: int,
@@ -71,7 +84,7 @@ def write_few_shot_lists(source, *, shots: list[int], seed: int, out_dir: str | 
     written = []
     for k in shots:
         if k < 1:
-            raise MoteError(f"--shots {k}: expected positive integers")
+            raise MoteError(f"K={k}: expected a positive number of videos per class")
         drawn = draw_few_shot(videos.items, num_classes=len(videos.class_names), k=k, seed=seed, source=videos.source)
         lines = repeat_to(drawn, len(videos))
         path = out_dir / f"{source.name}-{k}shot-seed{seed}.txt"

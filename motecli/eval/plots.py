@@ -35,6 +35,11 @@ def _pyplot():
     return plt
 
 
+def require_matplotlib() -> None:
+    """Fail before a long evaluation, not after it, when plots are asked for and matplotlib is missing."""
+    _pyplot()
+
+
 def _save(fig, path: Path) -> Path:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..constants import HALF_CLASS_SEEDS, ZERO_SHOT_CLIPS
+from ..constants import HALF_CLASS_SEEDS, TFM_K, TFM_SCALE, ZERO_SHOT_CLIPS
 from ..errors import MoteError
 
 if TYPE_CHECKING:
@@ -56,7 +56,34 @@ def split_sources(*, dataset: str | None, split: str, list_file, labels, root, c
     from ..data.registry import load_entry
 
     numbers = parse_splits(split, num_splits=load_entry(dataset, config).num_splits())
-    return [resolve_source(dataset=dataset, split=n, config=config, store=store) for n in numbers]
+    return [resolve_source(dataset=dataset, split=n, list_file=list_file, labels=labels, root=root, config=config,
+                           store=store) for n in numbers]  # a --list as well is refused there
+
+
+def parse_scales(values: list[str], *, default: float = TFM_SCALE) -> tuple[float, ...]:
+    """`--tfm-scale` values, each a number or a comma list ('0.04,0.05'), in order; none = the default."""
+    out = []
+    for value in values or [str(default)]:
+        for part in value.split(","):
+            try:
+                scale = float(part)
+            except ValueError:
+                raise MoteError(f"--tfm-scale {part.strip()!r}: expected a number such as {default}") from None
+            if not scale > 0 or scale == float("inf"):
+                raise MoteError(f"--tfm-scale {part.strip()}: expected a positive number")
+            out.append(scale)
+    return tuple(out)
+
+
+def parse_ks(values: list[str], *, default: int = TFM_K) -> tuple[int, ...]:
+    """`--tfm-k` values, each a whole number or a comma list ('3,5'), in order; none = the default."""
+    out = []
+    for value in values or [str(default)]:
+        for part in value.split(","):
+            if not part.strip().isdigit() or int(part) < 1:
+                raise MoteError(f"--tfm-k {part.strip()!r}: expected a positive whole number such as {default}")
+            out.append(int(part))
+    return tuple(out)
 
 
 def half_class_draws(num_classes: int, seeds: tuple[int, ...] = HALF_CLASS_SEEDS) -> list[np.ndarray]:

@@ -33,6 +33,7 @@ from ..constants import (
     LOSS_WEIGHT_EXPERT,
     LOSS_WEIGHT_MERGED,
     LOSS_WEIGHT_MSE,
+    POSITION_TABLE_ROWS,
     SEED,
     TRAIN_CROPS,
     WARMUP_EPOCHS,
@@ -180,8 +181,7 @@ def _build_section(cls: type, table: Any, name: str, origin: str) -> Any:
     return cls(**values)
 
 
-def _check(recipe: Recipe, origin: str) -> None:
-    d, s, r, m = recipe.data, recipe.solver, recipe.run, recipe.model
+def _check_data(d: DataSection, origin: str) -> None:
     sources = [k for k, on in (("data.synthetic", d.synthetic), ("data.dataset", d.dataset), ("data.list_file", d.list_file)) if on]
     if len(sources) != 1:
         raise MoteError(f"{origin}: data: set exactly one of data.dataset, data.list_file or data.synthetic = true (got {', '.join(sources) or 'none'})")
@@ -189,6 +189,27 @@ def _check(recipe: Recipe, origin: str) -> None:
         raise MoteError(f"{origin}: data.labels_file and data.root are required with data.list_file")
     if d.crop not in TRAIN_CROPS:
         raise MoteError(f"{origin}: data.crop: expected one of {', '.join(TRAIN_CROPS)}, got {d.crop!r}")
+    for key, values, known in (("data.synthetic_shapes", d.synthetic_shapes, SHAPES),
+                               ("data.synthetic_directions", d.synthetic_directions, DIRECTIONS)):
+        unknown = [v for v in values if v not in known]
+        if unknown or not values or len(set(values)) != len(values):
+            what = f"unknown {unknown[0]!r}" if unknown else "empty" if not values else "repeated values"
+            raise MoteError(f"{origin}: {key}: {what}; expected distinct values from {', '.join(known)}")
+
+
+def _check_model(m: ModelSection, origin: str) -> None:
+    # The temporal head's frame position table has POSITION_TABLE_ROWS rows (method section 2).
+    if m.num_frames > POSITION_TABLE_ROWS:
+        raise MoteError(f"{origin}: model.num_frames: {m.num_frames} frames do not fit the head's "
+                        f"{POSITION_TABLE_ROWS}-row position table; expected at most {POSITION_TABLE_ROWS}")
+    if m.layers is not None and m.layers < 1:
+        raise MoteError(f"{origin}: model.layers: expected a positive integer (or leave it out for the model's "
+                        f"default), got {m.layers}")
+
+
+def _check(recipe: Recipe, origin: str) -> None:
+    d, s, r, m = recipe.data, recipe.solver, recipe.run, recipe.model
+    _check_data(d, origin)
     if r.precision not in PRECISIONS:
         raise MoteError(f"{origin}: run.precision: expected one of {', '.join(PRECISIONS)}, got {r.precision!r}")
     positive = {"solver.epochs": s.epochs, "solver.total_batch": s.total_batch, "solver.accumulation": s.accumulation,
@@ -203,6 +224,7 @@ def _check(recipe: Recipe, origin: str) -> None:
             raise MoteError(f"{origin}: {key}: expected a non-negative value, got {value}")
     if s.warmup_epochs > s.epochs:
         raise MoteError(f"{origin}: solver.warmup_epochs: {s.warmup_epochs} is longer than solver.epochs = {s.epochs}")
+    _check_model(m, origin)
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

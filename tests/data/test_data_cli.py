@@ -24,7 +24,7 @@ def test_missing_list_file(tmp_path):
 
 
 @pytest.mark.parametrize("args,fragment", [
-    (["decode"], "either --dataset"),
+    (["decode"], "no videos named: pass --dataset NAME"),
     (["decode", "--dataset", "synth", "--split", "9"], "split 9 out of range"),
     (["decode", "--dataset", "synth", "--format", "png"], "expected jpeg or raw"),
 ])
@@ -48,3 +48,16 @@ def test_decode_list_and_synth(tmp_path):
 def test_decode_rejects_a_non_positive_timeout(synth_env):
     result = runner.invoke(app, ["decode", "--dataset", "synth", "--timeout", "0"])
     assert_one_line_error(result, "--timeout 0")
+
+
+@pytest.mark.parametrize("args, fragment", [
+    ([], "no videos named: pass --dataset NAME (see datasets.toml) or --list FILE --labels FILE --root DIR"),
+    (["--dataset", "synth", "--list", "x.txt"], "pass --dataset NAME or --list FILE, not both"),
+    (["--list", "x.txt", "--root", "."], "--list needs --labels FILE (the class names) and --root DIR"),
+])
+@pytest.mark.parametrize("command", [["decode"], ["encode-frames"], ["eval"], ["few-shot-lists", "--out", "lists"]])
+def test_every_command_names_its_videos_by_one_rule(synth_env, tmp_path, command, args, fragment):
+    """decode, encode-frames, eval and few-shot-lists share data.registry.select_videos: same rule, same words."""
+    merged = tmp_path / "no-model.safetensors"
+    extra = ["--checkpoint", str(merged), "--frames", "8"] if command[0] in ("encode-frames", "eval") else []
+    assert_one_line_error(runner.invoke(app, [*command, *args, *extra]), fragment)
