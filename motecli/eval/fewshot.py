@@ -98,7 +98,8 @@ def write_few_shot_lists(source, *, shots: list[int], seed: int, out_dir: str | 
     return written
 
 
-def train_head(head, features, labels, *, rows: list[int], text, logit_scale, epochs: int, seed: int):
+def train_head(head, features, labels, *, rows: list[int], text, logit_scale, epochs: int, seed: int,
+               lr: float = HEAD_LR):
     """Head-only training: features [n, T, D] of the distinct videos, `rows` the
     repeated list as row numbers; one epoch = one shuffled pass over `rows`."""
     import torch
@@ -107,7 +108,7 @@ def train_head(head, features, labels, *, rows: list[int], text, logit_scale, ep
     from ..model.temporal import video_embedding
 
     gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.AdamW(head.parameters(), lr=HEAD_LR, betas=ADAM_BETAS, eps=ADAM_EPS, weight_decay=WEIGHT_DECAY)
+    opt = torch.optim.AdamW(head.parameters(), lr=lr, betas=ADAM_BETAS, eps=ADAM_EPS, weight_decay=WEIGHT_DECAY)
     order_rows = torch.as_tensor(rows)
     scale = float(logit_scale.exp())
     head.train()

@@ -77,11 +77,35 @@ def test_stale_fingerprint_recomputes(synth, merged, tmp_path):
     np.testing.assert_array_equal(feats, all_features(fresh.cache)[0])
 
 
-def test_patched_encoder_is_a_different_cache(synth, merged):
+def test_patched_encoder_mixes_the_weights(synth, tmp_path):
+    """--patch-alpha 0.5 --original none: features of 0.5 * fine-tuned + 0.5 * original
+    image-encoder weights, mixed here by hand, in a cache of their own."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from mote_builders import merged_for
+    from motecli.checkpoints.merged import load_merged
+    from motecli.data.dataset import ClipDataset, collate_clips
+    from motecli.model.clip import build_clip, resolve_clip
+
+    merged = merged_for(tmp_path, synth.class_names, visual_noise=0.5)  # fine-tuned: not the random init
     source = resolve_source(dataset="synth", split=2, config=synth.config)
     plain = encode_frames(source, checkpoint=merged, num_frames=8, clips=1, crops=1)
     patched = encode_frames(source, checkpoint=merged, num_frames=8, clips=1, crops=1, patch_alpha=0.5, original="none")
     assert plain.cache.path != patched.cache.path and patched.encoded_videos == len(source.videos)
+
+    finetuned = load_merged(merged)[0].visual.state_dict()
+    visual = build_clip(resolve_clip("mote-tiny", "none"), need_text=False).visual.eval()
+    original = visual.state_dict()
+    visual.load_state_dict({k: 0.5 * finetuned[k] + 0.5 * original[k] for k in original})
+    loader = DataLoader(ClipDataset(source.videos, mode="test", num_frames=8), batch_size=4, collate_fn=collate_clips)
+    with torch.no_grad():
+        expected = torch.cat([visual(b["frames"].flatten(0, 2)).view(len(b["labels"]), 1, 8, -1) for b in loader])
+    got, indices = all_features(patched.cache)
+    assert indices.tolist() == list(range(len(source.videos)))
+    np.testing.assert_allclose(got.astype(np.float32), expected.numpy(), rtol=1e-2, atol=2e-3)
+    unpatched = all_features(plain.cache)[0].astype(np.float32)
+    assert np.abs(unpatched - expected.numpy()).max() > 0.05  # the mix is far from the fine-tuned weights alone
 
 
 def test_newer_schema_and_unfinished_rows_are_refused(synth, merged, tmp_path):

@@ -5,10 +5,17 @@ from collections import Counter
 
 import numpy as np
 import pytest
+import torch
+import torch.nn.functional as F
 
+from mote_builders import tiny_text
+from motecli.cache.encode import encode_frames
 from motecli.cache.source import resolve_source
+from motecli.checkpoints.merged import load_head
 from motecli.errors import MoteError
-from motecli.eval.fewshot import draw_few_shot, few_shot_head, write_few_shot_lists
+from motecli.eval import fewshot
+from motecli.eval.fewshot import draw_few_shot, few_shot_head, parse_shots, train_head, write_few_shot_lists
+from motecli.model.temporal import video_embedding
 from motecli.text.labels import read_templates_file
 
 
@@ -37,15 +44,69 @@ def test_few_shot_lists_are_seeded_k_per_class_and_full_size(synth, tmp_path):
         draw_few_shot(train.videos.items, num_classes=8, k=50, seed=0)
 
 
-def test_few_shot_head_trains_on_cached_features(synth, merged, tmp_path):
+def test_head_training_learns_separable_features(merged):
+    """Features of 4 classes around random means, class texts in unrelated random
+    directions: the untrained head is near chance, training aligns them."""
+    head, logit_scale, _ = load_head(merged)
+    gen = torch.Generator().manual_seed(0)
+    classes, dim = 4, head.config.width
+    means = F.normalize(torch.randn(classes, dim, generator=gen), dim=-1)
+    text = F.normalize(torch.randn(classes, dim, generator=gen), dim=-1)
+
+    def sample(n):
+        labels = torch.arange(n) % classes
+        return means[labels][:, None, :] + 0.3 * torch.randn(n, 8, dim, generator=gen), labels  # [n, T, D]
+
+    def accuracy(h, x, y):
+        with torch.no_grad():
+            return float(((video_embedding(h(x)) @ text.T).argmax(-1) == y).float().mean())
+
+    (x, y), (x_test, y_test) = sample(64), sample(64)
+    before = {k: v.clone() for k, v in head.state_dict().items()}
+    assert accuracy(head, x_test, y_test) < 0.5  # chance is 0.25
+    trained = train_head(head, x, y, rows=list(range(64)), text=text, logit_scale=torch.tensor(4.6), epochs=8, seed=0,
+                         lr=1e-3)
+    assert accuracy(trained, x_test, y_test) >= 0.9
+    changed = [k for k, v in trained.state_dict().items() if not torch.equal(v, before[k])]
+    assert changed and not trained.training
+
+
+def test_few_shot_head_trains_on_cached_features(synth, merged, tmp_path, monkeypatch):
     train = resolve_source(dataset="synth", split=1, subset="train", config=synth.config)
     (listing,) = write_few_shot_lists(train, shots=[2], seed=0, out_dir=tmp_path)
     k_shot = resolve_source(list_file=listing.path, labels=synth.root / "lists" / "labels.csv", root=synth.root / "videos")
     test = resolve_source(dataset="synth", split=1, config=synth.config)
-    out = few_shot_head(train=k_shot, test=test, checkpoint=merged, num_frames=8, epochs=2, seed=0,
-                        templates=read_templates_file(None), results_dir=tmp_path / "res", batch_size=4)
-    again = few_shot_head(train=k_shot, test=test, checkpoint=merged, num_frames=8, epochs=2, seed=0,
-                          templates=read_templates_file(None), results_dir=tmp_path / "res", batch_size=4)
-    assert out["videos"] == len(test.videos) and 0.0 <= out["top1"] <= 1.0
+    heads = []
+
+    def spy(head, *args, **kwargs):
+        heads.append(train_head(head, *args, **kwargs))
+        return heads[-1]
+
+    monkeypatch.setattr(fewshot, "train_head", spy)
+    kw = dict(train=k_shot, test=test, checkpoint=merged, num_frames=8, epochs=2, seed=0,
+              templates=read_templates_file(None), results_dir=tmp_path / "res", batch_size=4)
+    out, again = few_shot_head(**kw), few_shot_head(**kw)
     assert out["predictions"] == again["predictions"]  # seeded training
-    assert np.isclose(out["top1"], np.mean(np.array(out["predictions"]["top5"])[:, 0] == out["predictions"]["label"]))
+    assert out["videos"] == len(test.videos) and json.loads((tmp_path / "res").joinpath(
+        f"{test.name}-fewshot-head-{k_shot.name}.json").read_text())["top1"] == out["top1"]
+    untrained, _, _ = load_head(merged)
+    assert any(not torch.equal(v, untrained.state_dict()[k]) for k, v in heads[0].state_dict().items())
+    # Independent scoring of the test cache with the trained head: cosine per view, softmax, mean.
+    cache = encode_frames(test, checkpoint=merged, num_frames=8, clips=1, crops=1).cache
+    feats = torch.from_numpy(np.concatenate([c.features for c in cache.iter_chunks()])).float()  # [N, 1, T, D]
+    with torch.no_grad():
+        v = video_embedding(heads[0](feats[:, 0]))
+    probs = (v @ F.normalize(tiny_text(test.videos.class_names), dim=-1).T).softmax(-1)
+    assert out["predictions"]["top5"] == probs.topk(5, dim=-1).indices.tolist()
+    assert np.isclose(out["top1"], np.mean(probs.argmax(-1).numpy() == np.array(out["predictions"]["label"])))
+
+
+@pytest.mark.parametrize("text, expected", [("2,4,8,16", [2, 4, 8, 16]), ("1, 2,2", [1, 2])])
+def test_parse_shots(text, expected):
+    assert parse_shots(text) == expected
+
+
+@pytest.mark.parametrize("text", ["1,x", "0", "2,,4", "-1", "2.5"])
+def test_bad_shots_are_one_line_errors(text):
+    with pytest.raises(MoteError, match=r"--shots .*is not a positive integer"):
+        parse_shots(text)

@@ -1,6 +1,7 @@
 """View fusion, the streaming accumulator and half-classes against numpy (the release's formula)."""
 
 import numpy as np
+import pytest
 import torch
 
 from motecli.constants import HALF_CLASS_SEEDS
@@ -123,4 +124,8 @@ def test_half_class_draws_follow_numpy_global_seeding():
 
 
 def test_mean_std_is_population_std():
-    assert mean_std([0.5, 0.7, 0.9]) == (np.mean([0.5, 0.7, 0.9]), np.std([0.5, 0.7, 0.9]))
+    """Over splits: the mean and the population std (divide by n, not n - 1), by hand."""
+    mean, std = mean_std([0.5, 0.7, 0.9])
+    assert mean == pytest.approx(0.7, abs=1e-12)
+    assert std == pytest.approx(((0.2**2 + 0.0 + 0.2**2) / 3) ** 0.5, abs=1e-12)  # 0.1633, not 0.2 (n - 1)
+    assert mean_std([0.42]) == (pytest.approx(0.42), 0.0)  # one split: no spread

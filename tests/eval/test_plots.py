@@ -102,6 +102,19 @@ def test_no_trade_off_plot_without_both_kinds(tmp_path):
     assert plots.plot_trade_off(tmp_path, tmp_path / "t.png") is None and not (tmp_path / "t.png").exists()
 
 
+def test_per_class_plot_draws_sorted_bars_and_the_overall_line(tmp_path, captured):
+    per_class = {"a": dict(top1=1.0, videos=1), "b": dict(top1=0.0, videos=1), "c": dict(top1=0.25, videos=4)}
+    res = dict(name="ucf101", settings=dict(protocol="zero-shot"), runs=[dict(splits=[dict(top1=0.5, per_class=per_class)])])
+    assert plots.plot_per_class(res, tmp_path / "pc.png") == tmp_path / "pc.png"
+    (fig,) = captured
+    ax = fig.axes[0]
+    fig.canvas.draw()  # lays out the categorical tick labels
+    bars = [(label.get_text(), bar.get_width()) for label, bar in zip(ax.get_yticklabels(), ax.patches)]
+    assert bars == [("b", 0.0), ("c", 25.0), ("a", 100.0)]  # worst class first
+    assert [line.get_xdata()[0] for line in ax.lines] == [50.0]
+    assert "ucf101" in ax.get_title() and "zero-shot" in ax.get_title()
+
+
 def test_per_class_plot_is_a_png(tmp_path):
     res = dict(name="ucf101", settings=dict(protocol="zero-shot"), runs=[dict(splits=[dict(
         top1=0.5, per_class={"a": dict(top1=1.0, videos=1), "b": dict(top1=0.0, videos=1)})])])

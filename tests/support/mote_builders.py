@@ -14,8 +14,10 @@ LAYERS = 2
 EXPERTS = 4
 
 
-def tiny_model(seed: int = 0) -> tuple[VideoCLIP, VideoModelConfig]:
-    """Tiny CLIP + a MoTE head whose experts differ clearly (bigger than init scale)."""
+def tiny_model(seed: int = 0, *, visual_noise: float = 0.0) -> tuple[VideoCLIP, VideoModelConfig]:
+    """Tiny CLIP + a MoTE head whose experts differ clearly (bigger than init scale);
+    `visual_noise` > 0 also moves the image encoder away from its (seeded) random init,
+    as fine-tuning would."""
     spec = resolve_clip("mote-tiny", None)
     config = VideoModelConfig.for_clip(spec, layers=LAYERS, num_experts=EXPERTS)
     model = build_video_clip(spec, config)
@@ -25,6 +27,8 @@ def tiny_model(seed: int = 0) -> tuple[VideoCLIP, VideoModelConfig]:
             if ".mlp." in name or "position" in name:
                 p.add_(0.2 * torch.randn(p.shape, generator=gen))
         model.logit_scale.fill_(3.0)
+        for p in model.visual.parameters() if visual_noise else ():
+            p.add_(visual_noise * p.abs().mean() * torch.randn(p.shape, generator=gen))
     return model.eval(), config
 
 
@@ -83,10 +87,11 @@ def small_synth(out: Path):
                                   seed=0, bad_files=True)
 
 
-def merged_for(tmp: Path, class_names: list[str], *, seed: int = 0, name: str = "merged") -> Path:
+def merged_for(tmp: Path, class_names: list[str], *, seed: int = 0, name: str = "merged",
+               visual_noise: float = 0.0) -> Path:
     """A merged tiny model (our training format -> `merge_checkpoint`)."""
     from motecli.merge.merge import merge_checkpoint
 
-    model, config = tiny_model(seed)
+    model, config = tiny_model(seed, visual_noise=visual_noise)
     ckpt = save_train_checkpoint(tmp / f"{name}-train.pt", model, config, class_names, tiny_text(class_names))
     return merge_checkpoint(ckpt, out=tmp / f"{name}.safetensors").out
