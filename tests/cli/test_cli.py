@@ -1,6 +1,7 @@
 """The command line: start-up cost, the text command, and one-line errors."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -30,10 +31,57 @@ def test_help_lists_commands_without_importing_heavy_modules():
     assert "HEAVY []" in out
 
 
-def test_subcommand_help_exits_zero():
-    for command in ("encode-text", "decode", "train", "merge", "encode-frames", "eval"):
-        proc = subprocess.run([sys.executable, "-m", "motecli", command, "--help"], capture_output=True, text=True)
-        assert proc.returncode == 0 and "error" not in proc.stderr, (command, proc.stderr)
+COMMANDS = ("decode", "synth", "demo", "encode-text", "train", "merge", "encode-frames", "eval", "few-shot-lists",
+            "few-shot-head")
+TYPE_LABEL = re.compile(r"<(bool|int|float|str|path|list\[\w+\])>")
+
+
+def help_text(*command: str) -> str:
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def test_root_help_lists_every_command():
+    listed = {line.split()[1] for line in help_text().splitlines() if line.startswith("│ ") and len(line.split()) > 2}
+    assert set(COMMANDS) <= listed
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_shows_flags_as_flags_and_names_what_values_are(command):
+    """No `<bool>` after a flag, no bare type (`<str>`, `<int>`, `<path>`) after an option: a metavar saying what it is."""
+    text = help_text(command)
+    options = [line for line in text.splitlines() if re.match(r"│\s*(\*\s+)?--", line)]
+    assert any("--help" in line for line in options), text
+    bad = [line.strip() for line in options if TYPE_LABEL.search(line)]
+    assert bad == [], bad
+    assert re.search(r"│\s+--help\s+-h\s+Show this message", text), text  # a flag: nothing between names and help
+
+
+@pytest.mark.parametrize("command, option, metavar", [
+    ("eval", "--tfm-scale", "SCALES"), ("eval", "--checkpoint", "FILE"), ("eval", "--split", "N|all"),
+    ("decode", "--timeout", "SECONDS"), ("train", "--resume", "FILE|auto"), ("few-shot-lists", "--shots", "KS"),
+    ("encode-frames", "--views", "1x1|4x3"), ("merge", "--patch-alpha", "ALPHA"),
+])
+def test_metavars(command, option, metavar):
+    row = next(line for line in help_text(command).splitlines() if f" {option} " in line)
+    assert f" {metavar} " in row, row
+
+
+@pytest.mark.parametrize("command, flag", [("eval", "--plot"), ("demo", "--plot"), ("eval", "--modulation"),
+                                           ("decode", "--progress"), ("synth", "--bad-files")])
+def test_flag_rows_carry_no_value(command, flag):
+    row = next(line for line in help_text(command).splitlines() if f" {flag} " in line)
+    # Names, then straight the help sentence (a capital and lower case), no metavar (all capitals) or <bool>.
+    assert re.search(rf"{flag}(\s+--no-{flag[2:]})?\s+[A-Z][a-z]", row), row
+
+
+def test_patch_alpha_help_quotes_the_constant():
+    from motecli.constants import ZERO_SHOT_PATCH_ALPHA
+
+    for command in ("eval", "merge", "encode-frames"):
+        row = next(line for line in help_text(command).splitlines() if " --patch-alpha " in line)
+        assert f"{ZERO_SHOT_PATCH_ALPHA}" in row, row
 
 
 def test_python_dash_m_works():

@@ -3,6 +3,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
+from motecli.constants import CLIP_STD
 from motecli.data.dataset import ClipDataset, collate_clips
 from motecli.data.registry import load_dataset_split
 from motecli.data.sampling import eval_indices
@@ -71,9 +72,18 @@ def test_train_augmentation_varies_by_epoch_and_repeats(synth_dataset):
     assert not all(torch.equal(a, ds[i]["frames"]) for i, a in enumerate(first))
 
 
-def test_store_and_videos_give_same_shapes_and_labels(synth_dataset, tmp_path):
+def grey_levels(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """|a - b| of two normalised clips [..., 3, H, W] in 0-255 grey levels."""
+    return ((a - b) * torch.tensor(CLIP_STD).view(3, 1, 1) * 255).abs()
+
+
+@pytest.mark.parametrize("fmt", ["raw", "jpeg"])
+def test_store_and_videos_give_the_same_pixels(synth_dataset, tmp_path, fmt):
+    """docs/frame-store.md: training clips from a store are the video's pixels (raw: exactly,
+    same resize and same random draw; JPEG: mean error under 2 grey levels); test views are
+    resized twice from a store (its short side, then 224), mean error under 2 grey levels."""
     videos = load_dataset_split("synth", 1, "test", config_path=synth_dataset.config)
-    decode_to_store(videos, tmp_path / "s", settings=StoreSettings(shard_size=8), progress=False)
+    decode_to_store(videos, tmp_path / "s", settings=StoreSettings(shard_size=8, format=fmt), progress=False)
     for mode, kw in (("train", {}), ("test", dict(num_clips=2, num_crops=3))):
         from_video = ClipDataset(videos, mode=mode, **kw)
         from_store = ClipDataset(store=tmp_path / "s", mode=mode, **kw)
@@ -81,6 +91,11 @@ def test_store_and_videos_give_same_shapes_and_labels(synth_dataset, tmp_path):
         for i in (0, 5, len(videos) - 1):
             a, b = from_video[i], from_store[i]
             assert a["frames"].shape == b["frames"].shape and a["label"] == b["label"] and b["error"] is None
+            diff = grey_levels(a["frames"], b["frames"])
+            if mode == "train" and fmt == "raw":
+                assert diff.max() < 1e-3, (i, diff.max())
+            else:
+                assert diff.mean() < 2.0, (mode, i, diff.mean())
     loader = DataLoader(ClipDataset(store=tmp_path / "s"), batch_size=4, num_workers=2, collate_fn=collate_clips)
     labels = torch.cat([b["labels"] for b in loader])
     assert labels.tolist() == [y for _, y in videos.items]

@@ -2,8 +2,9 @@
 
 A hang is simulated in a subprocess: the reader's `get_batch` blocks SIGALRM in
 the calling thread and sleeps for an hour, so the SIGALRM time limit cannot
-interrupt it, exactly like a call stuck inside C. Limits are kept small through
-$MOTE_DECODE_TIMEOUT_S / the `timeout_s` parameter and $MOTE_HANG_GRACE_S.
+interrupt it, exactly like a call stuck inside C. Only that simulated hang gets a
+tight limit (HANG_LIMIT_S, through the patched `hang_guard`); every real read keeps
+mote's normal limits, so a loaded machine cannot push a good read over its limit.
 Subprocesses run in their own session and are killed as a group if the guard
 ever fails, so a broken guard fails the test instead of hanging the suite.
 """
@@ -26,7 +27,7 @@ from motecli.env import hang_grace_s
 from motecli.errors import MoteError
 
 REPO = Path(__file__).resolve().parents[2]
-TIMEOUT_S, GRACE_S = 0.5, 0.3  # the watchdog fires after 0.8 s
+HANG_LIMIT_S = 0.8  # the watchdog's limit for the simulated hang only
 SAFETY_S = 120  # only reached if the guard is broken
 
 # Prepended to every subprocess script: reading $TEST_HANG_TARGET gets stuck.
@@ -35,7 +36,9 @@ import os, signal, sys, time
 from motecli.data import video
 
 TARGET = os.path.realpath(os.environ["TEST_HANG_TARGET"])
+HANG_LIMIT_S = float(os.environ["TEST_HANG_LIMIT_S"])
 _real_open = video._open
+_real_guard = video.hang_guard
 
 
 class _StuckReader:
@@ -57,7 +60,14 @@ def _open(path):
     return _StuckReader(vr) if os.path.realpath(path) == TARGET else vr
 
 
+def _hang_guard(path, limit_s):
+    """The tight limit applies to the stuck video alone; real reads keep theirs."""
+    stuck = limit_s and os.path.realpath(path) == TARGET
+    return _real_guard(path, HANG_LIMIT_S if stuck else limit_s)
+
+
 video._open = _open
+video.hang_guard = _hang_guard
 '''
 
 # The parent reads a good video (starting its watchdog and caching the registry), then
@@ -68,15 +78,15 @@ import numpy as np
 from motecli.data.video import VideoReadError, read_frames
 
 pick = lambda n: np.arange(min(n, 4))
-good, stuck, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
-report = dict(good_frames=len(read_frames(good, pick, timeout_s=timeout)[0]))
+good, stuck = sys.argv[1], sys.argv[2]
+report = dict(good_frames=len(read_frames(good, pick)[0]))
 pid = os.fork()
 if pid == 0:
-    read_frames(stuck, pick, timeout_s=timeout)
+    read_frames(stuck, pick)
     os._exit(0)
 report["child_exit"] = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
 try:
-    read_frames(stuck, pick, timeout_s=timeout)
+    read_frames(stuck, pick)
     report["parent_reread"] = "returned"
 except VideoReadError as err:
     report["parent_reread"] = err.reason
@@ -106,8 +116,11 @@ def _run(script: str, args: list[str], env: dict, tmp_path: Path) -> subprocess.
 
 
 def _env(tmp_path: Path, registry: Path, target: Path, **extra) -> dict:
-    return dict(os.environ, MOTE_CACHE=str(tmp_path / "cache"), MOTE_HUNG_VIDEOS=str(registry),
-                MOTE_HANG_GRACE_S=str(GRACE_S), TEST_HANG_TARGET=str(target), **extra)
+    env = dict(os.environ, MOTE_CACHE=str(tmp_path / "cache"), MOTE_HUNG_VIDEOS=str(registry),
+               TEST_HANG_TARGET=str(target), TEST_HANG_LIMIT_S=str(HANG_LIMIT_S), **extra)
+    for name in ("MOTE_DECODE_TIMEOUT_S", "MOTE_HANG_GRACE_S"):  # mote's own limits for every real read
+        env.pop(name, None)
+    return env
 
 
 def _registry_paths(registry: Path) -> list[str]:
@@ -132,7 +145,7 @@ def hung_read(synth_dataset, tmp_path_factory):
     good, stuck = videos / synth_dataset.videos[0].rel, videos / synth_dataset.videos[1].rel
     registry = tmp / "hung-videos.tsv"
     registry.write_text("/elsewhere/other.mp4\tdecoding hung for more than 9 s\t2020-01-01T00:00:00Z\n")
-    result = _run(READ_SCRIPT, [str(good), str(stuck), str(TIMEOUT_S)], _env(tmp, registry, stuck), tmp)
+    result = _run(READ_SCRIPT, [str(good), str(stuck)], _env(tmp, registry, stuck), tmp)
     return registry, stuck, good, result
 
 
@@ -168,8 +181,7 @@ def test_decode_survives_a_hanging_video(synth_dataset, tmp_path):
     stuck_index = 5  # in shard 1 of 4 (shard size 4), decoded by one of two workers
     stuck = videos.path(stuck_index)
     registry, out = tmp_path / "hung-videos.tsv", tmp_path / "store"
-    env = _env(tmp_path, registry, stuck, MOTE_DATASETS=str(synth_dataset.config),
-               MOTE_DECODE_TIMEOUT_S=str(TIMEOUT_S))
+    env = _env(tmp_path, registry, stuck, MOTE_DATASETS=str(synth_dataset.config))
     args = ["decode", "--dataset", "synth", "--split", "1", "--subset", "test", "--out", str(out), "--shard-size", "4",
             "--max-frames", "4", "--short-side", "32", "--format", "raw", "--workers", "2", "--no-progress"]
     result = _run(CLI_SCRIPT, args, env, tmp_path)
@@ -190,8 +202,7 @@ def test_decode_gives_up_on_a_shard_that_keeps_killing_its_worker(synth_dataset,
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("")
     # An unwritable registry: the hang is never recorded, so every re-run hangs again.
-    env = _env(tmp_path, blocker / "hung-videos.tsv", videos.path(1), MOTE_DATASETS=str(synth_dataset.config),
-               MOTE_DECODE_TIMEOUT_S=str(TIMEOUT_S))
+    env = _env(tmp_path, blocker / "hung-videos.tsv", videos.path(1), MOTE_DATASETS=str(synth_dataset.config))
     args = ["decode", "--dataset", "synth", "--split", "1", "--subset", "test", "--out", str(tmp_path / "store"),
             "--shard-size", "4", "--max-frames", "4", "--short-side", "32", "--format", "raw", "--no-progress"]
     result = _run(CLI_SCRIPT, args, env, tmp_path)

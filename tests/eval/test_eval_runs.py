@@ -73,9 +73,21 @@ def test_modulation_off_is_alpha_one_and_on_uses_the_alpha(merged, split1):
 
 
 def test_close_set_modulation_changes_nothing(merged, split1):
-    on = evaluate_split(split1, settings_for(merged))[0]
-    off = evaluate_split(split1, settings_for(merged, modulation=False))[0]
-    assert on["predictions"] == off["predictions"] and off["tfm_scale"] is None
+    """Close-set (1x1 views): the test classes are the fine-tuning classes, so every video's
+    s is 1 and alpha = exp(-(1 - s) / scale) = 1: modulation on scores as modulation off."""
+    close = dict(protocol="close-set", clips=1, crops=1)
+    on = evaluate_split(split1, settings_for(merged, **close))[0]
+    off = evaluate_split(split1, settings_for(merged, modulation=False, **close))[0]
+    assert on["predictions"] == off["predictions"] and off["tfm_scale"] is None and on["tfm_scale"] == 0.05
+    assert on["frame_cache"]["path"] == off["frame_cache"]["path"]  # one 1x1 cache, read twice
+    head, _, finetune = load_head(merged)
+    feats = cached_features(merged, split1, clips=1)  # [N, 1, T, D]
+    text = tiny_text(split1.videos.class_names)
+    alpha = modulation_alpha(feats.flatten(0, 1), finetune_text=finetune, test_text=text, k=TFM_K, scale=0.05)
+    assert torch.allclose(alpha, torch.ones_like(alpha), atol=1e-5)
+    modulated = view_similarities(head, feats, test_text=text, modulation=Modulation(finetune, TFM_K, (0.05,)))[0]
+    plain = view_similarities(head, feats, test_text=text, modulation=None)[0]
+    assert torch.allclose(modulated, plain, atol=1e-5)
 
 
 def test_split_all_is_mean_and_std_of_the_splits(merged, synth):
