@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import MoteError
 from ..hashing import json_sha256
 
 
@@ -67,6 +68,12 @@ def resolve_source(
 
     chosen = select_videos(dataset=dataset, split=split, subset=subset, list_file=list_file, labels=labels,
                            root=root, config=config)
+    if store is not None:
+        from ..data.store import manifest_videos, read_manifest
+
+        # Refused here, before any encoding starts (ClipDataset checks the same again).
+        if manifest_videos(read_manifest(store)).fingerprint() != chosen.videos.fingerprint():
+            raise MoteError(f"{store}: frame store holds a different video list than {chosen.videos.source}")
     return VideoSource(videos=chosen.videos, name=chosen.name, dataset=chosen.dataset, split=chosen.split,
                        store=Path(store) if store is not None else None)
 

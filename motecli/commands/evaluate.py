@@ -74,7 +74,7 @@ def encode_frames_cmd(
     result = encode_frames(source, checkpoint=checkpoint, num_frames=_num_frames(checkpoint, frames), clips=clips,
                            crops=crops, out=out, shard_size=shard_size, batch_size=batch_size, workers=workers,
                            device=device, patch_alpha=patch_alpha, original=original)
-    console = Console()
+    console = Console(soft_wrap=True)  # paths stay whole, to copy
     console.print(str(result.cache.path))
     console.print(
         f"{result.encoded_videos} videos encoded in {result.encoded_shards} shards ({result.failed_videos} undecodable, "
@@ -187,7 +187,7 @@ def few_shot_lists_cmd(
     source = resolve_source(dataset=dataset, split=split, subset="train", list_file=list_file, labels=labels,
                             root=root, config=config)
     written = write_few_shot_lists(source, shots=ks, seed=seed, out_dir=out)
-    console = Console()
+    console = Console(soft_wrap=True)  # paths stay whole, to copy
     for item in written:
         console.print(f"{item.path}  K={item.k}: {item.unique} videos drawn, {item.total} lines")
 
@@ -221,5 +221,5 @@ def few_shot_head_cmd(
                         epochs=epochs, seed=seed, templates=read_templates_file(None), results_dir=results_dir,
                         batch_size=batch_size, workers=workers, device=device)
     top5 = "-" if out["top5"] is None else f"{100 * out['top5']:.2f}"  # None with 5 classes or fewer
-    Console().print(f"few-shot head: top-1 {100 * out['top1']:.2f}, top-5 {top5} on {out['videos']} "
+    Console(soft_wrap=True).print(f"few-shot head: top-1 {100 * out['top1']:.2f}, top-5 {top5} on {out['videos']} "
                     f"videos ({out['excluded']} excluded), {out['train_seconds']:.1f} s training; {out['results_file']}")

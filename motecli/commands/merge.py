@@ -42,7 +42,7 @@ def merge(
         checkpoint, out=out, model=model, class_names=class_names, patch_alpha=patch_alpha, original=original,
     )
     meta = report.metadata
-    console = Console()
+    console = Console(soft_wrap=True)  # paths stay whole, to copy
     console.print(str(report.out))
     console.print(
         f"head parameters: {report.head_params_before:,} with {report.num_experts} experts -> "

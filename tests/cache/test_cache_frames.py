@@ -141,3 +141,32 @@ def test_two_ranks_fill_one_cache(synth, merged, tmp_path):
     assert r1.complete and r0.encoded_videos + r1.encoded_videos == len(source.videos)
     single = encode_frames(source, out=tmp_path / "single", **kw)
     np.testing.assert_array_equal(all_features(r1.cache)[0], all_features(single.cache)[0])
+
+
+def test_rank_and_world_size_come_from_the_environment(synth, merged, tmp_path, monkeypatch):
+    """Under torchrun (or srun) each process encodes the shards s % WORLD_SIZE == RANK."""
+    for name in ("LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"):
+        monkeypatch.delenv(name, raising=False)
+    source = resolve_source(dataset="synth", split=1, config=synth.config)
+    kw = dict(checkpoint=merged, num_frames=8, clips=1, crops=1, shard_size=3, out=tmp_path / "ranks")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "1")
+    second = encode_frames(source, **kw)
+    assert not second.complete and second.cache.missing_shards() == [0, 2]  # 8 videos in 3 shards: rank 1 has shard 1
+    monkeypatch.setenv("RANK", "0")
+    first = encode_frames(source, **kw)
+    assert first.complete and first.encoded_shards == 2 and second.encoded_shards == 1
+
+
+def test_a_bad_rank_is_one_line(synth, merged, monkeypatch):
+    from cli_asserts import assert_one_line_error
+    from typer.testing import CliRunner
+
+    import motecli.cli  # noqa: F401
+    from motecli.cli_app import app
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", "first")
+    result = CliRunner().invoke(app, ["encode-frames", "--dataset", "synth", "--datasets-config", str(synth.config),
+                                      "-c", str(merged)])
+    assert_one_line_error(result, "RANK='first': expected an integer")

@@ -61,3 +61,10 @@ def test_every_command_names_its_videos_by_one_rule(synth_env, tmp_path, command
     merged = tmp_path / "no-model.safetensors"
     extra = ["--checkpoint", str(merged), "--frames", "8"] if command[0] in ("encode-frames", "eval") else []
     assert_one_line_error(runner.invoke(app, [*command, *args, *extra]), fragment)
+
+
+def test_a_bad_environment_value_is_one_line_when_used(synth_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("MOTE_DECODE_TIMEOUT_S", "abc")
+    result = runner.invoke(app, ["decode", "--dataset", "synth", "--out", str(tmp_path / "s"), "--no-progress"])
+    assert_one_line_error(result, "MOTE_DECODE_TIMEOUT_S='abc': expected a positive number of seconds")
+    assert not (tmp_path / "s").exists()

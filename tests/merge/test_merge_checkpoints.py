@@ -149,3 +149,45 @@ def test_collapsed_ffn_is_the_expert_average(trained, tmp_path):
         assert torch.allclose(block.mlp.fc_up[0].weight, mean_up, atol=1e-7)
         mean_dn_bias = torch.stack([l.bias for l in src.mlp.fc_dn]).mean(0)
         assert torch.allclose(block.mlp.fc_dn[0].bias, mean_dn_bias, atol=1e-7)
+
+
+def _visual_shapes(width: int, blocks: int) -> dict:
+    """Just enough of an image encoder state for the shape inference (no real weights)."""
+    state = {"proj": torch.empty(width, 8)}
+    state |= {f"transformer.resblocks.{i}.ln_1.weight": torch.empty(0) for i in range(blocks)}
+    return state
+
+
+def test_release_model_is_inferred_from_the_shapes(tmp_path):
+    from motecli.checkpoints.source import infer_release_model
+
+    assert infer_release_model(tmp_path, _visual_shapes(768, 12)) == "ViT-B-16"
+    assert infer_release_model(tmp_path, _visual_shapes(1024, 24)) == "ViT-L-14"
+    with pytest.raises(MoteError, match="width 768 with 11 blocks is not ViT-B-16 or ViT-L-14; pass --model"):
+        infer_release_model(tmp_path, _visual_shapes(768, 11))
+    with pytest.raises(MoteError, match="no visual.proj"):
+        infer_release_model(tmp_path, {})
+
+
+def test_release_checkpoint_merges_without_model(trained, tmp_path, monkeypatch):
+    """The README's `mote merge MoTE_B16.pt --labels ... --out ...`: no --model, the shapes name it.
+    The tiny model stands in for ViT-B-16 in the table of release models."""
+    from typer.testing import CliRunner
+
+    import motecli.cli  # noqa: F401
+    from motecli.checkpoints import source
+    from motecli.cli_app import app
+
+    model, _, text, _ = trained
+    width, blocks = model.visual.proj.shape[0], len(model.visual.transformer.resblocks)
+    monkeypatch.setattr(source, "RELEASE_MODELS", {(width, blocks): "mote-tiny"})
+    release = save_release_checkpoint(tmp_path / "MoTE_tiny.pt", model, text)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("".join(f"{n}\n" for n in NAMES))
+    result = CliRunner().invoke(app, ["merge", str(release), "--labels", str(labels), "--out", str(tmp_path / "m.safetensors")])
+    assert result.exit_code == 0, result.output
+    assert "model mote-tiny" in " ".join(result.stdout.split()) and "source mote-release" in " ".join(result.stdout.split())
+    merged, meta = load_merged(tmp_path / "m.safetensors")
+    assert meta["clip"]["model"] == "mote-tiny" and meta["class_names"] == NAMES
+    x = frames(3)
+    assert torch.allclose(eval_scores(merged, text, x), eval_scores(model, text, x), atol=1e-5)
