@@ -110,3 +110,42 @@ def test_parse_shots(text, expected):
 def test_bad_shots_are_one_line_errors(text):
     with pytest.raises(MoteError, match=r"--shots .*is not a positive integer"):
         parse_shots(text)
+
+
+def test_few_shot_commands(synth, merged, tmp_path):
+    """`mote few-shot-lists` then `mote few-shot-head`: the files of the library call, the same head results."""
+    from cli_asserts import assert_one_line_error
+    from typer.testing import CliRunner
+
+    import motecli.cli  # noqa: F401
+    from motecli.cli_app import app
+
+    runner = CliRunner()
+    args = ["few-shot-lists", "--dataset", "synth", "--datasets-config", str(synth.config), "--split", "1",
+            "--shots", "1,2", "--seed", "3", "--out", str(tmp_path / "lists")]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    train = resolve_source(dataset="synth", split=1, subset="train", config=synth.config)
+    expected = write_few_shot_lists(train, shots=[1, 2], seed=3, out_dir=tmp_path / "library")
+    for item in expected:
+        written = tmp_path / "lists" / item.path.name
+        assert written.read_text() == item.path.read_text()
+        assert f"K={item.k}: {item.unique} videos drawn, {item.total} lines" in result.stdout
+    assert_one_line_error(runner.invoke(app, [*args[:-4], "--shots", "1,x", "--out", str(tmp_path / "x")]),
+                          "--shots '1,x': 'x' is not a positive integer")
+
+    two_shot = tmp_path / "lists" / expected[1].path.name
+    head = ["few-shot-head", "--train-list", str(two_shot), "--labels", str(tmp_path / "lists" / f"{train.name}-labels.txt"),
+            "--root", str(synth.root / "videos"), "--dataset", "synth", "--datasets-config", str(synth.config),
+            "-c", str(merged), "--epochs", "1", "--results-dir", str(tmp_path / "res")]
+    result = runner.invoke(app, head)
+    assert result.exit_code == 0, result.output
+    (path,) = (tmp_path / "res").glob("*.json")
+    saved = json.loads(path.read_text())
+    assert f"top-1 {100 * saved['top1']:.2f}" in result.stdout and saved["format"] == "mote-few-shot-head"
+    k_shot = resolve_source(list_file=two_shot, labels=tmp_path / "lists" / f"{train.name}-labels.txt",
+                            root=synth.root / "videos")
+    library = few_shot_head(train=k_shot, test=resolve_source(dataset="synth", split=1, config=synth.config),
+                            checkpoint=merged, num_frames=8, epochs=1, seed=0, templates=read_templates_file(None),
+                            results_dir=tmp_path / "res-library")
+    assert saved["predictions"] == library["predictions"]

@@ -150,3 +150,18 @@ def test_templates_and_text_pretrained_give_the_hand_encoded_class_texts(synth, 
     probs = (v @ text.T).view(feats.shape[0], 3, -1).softmax(-1).mean(1)  # [N, 3, C] -> [N, C]
     assert split["predictions"]["index"] == np.concatenate([c.indices for c in chunks]).tolist()
     assert split["predictions"]["top5"] == probs.topk(5, dim=-1).indices.tolist()
+
+
+@pytest.mark.parametrize("values, expected", [([], (0.05,)), (["0.04,0.05", "0.06"], (0.04, 0.05, 0.06)), (["1e-2"], (0.01,))])
+def test_tfm_scales(values, expected):
+    from motecli.eval.protocols import parse_scales
+
+    assert parse_scales(values) == expected
+
+
+@pytest.mark.parametrize("value, fragment", [("0.04,x", "--tfm-scale 'x': expected a number"),
+                                             ("0", "--tfm-scale 0: expected a positive number"),
+                                             ("nan", "--tfm-scale nan: expected a positive number")])
+def test_bad_tfm_scale_is_one_line(merged, value, fragment):
+    result = runner.invoke(app, ["eval", "--dataset", "synth", "-c", str(merged), "--tfm-scale", value])
+    assert_one_line_error(result, fragment)

@@ -66,6 +66,11 @@ def test_overrides_are_toml_literals_with_string_fallback(tmp_path):
         (MINIMAL.replace("total_batch = 8", ""), [], "solver.total_batch", "missing required value"),
         (MINIMAL.replace('output = "out"', ""), [], "run.output", "missing required value"),
         (MINIMAL, ["run.precision=fp8"], "run.precision", "expected one of"),
+        (MINIMAL, ["model.layers=0"], "model.layers", "expected a positive integer"),
+        (MINIMAL, ["model.num_frames=78"], "model.num_frames", "do not fit the head's 77-row position table"),
+        (MINIMAL, ['data.synthetic_shapes=["square", "hexagon"]'], "data.synthetic_shapes", "unknown 'hexagon'"),
+        (MINIMAL, ['data.synthetic_directions=["up", "up"]'], "data.synthetic_directions", "repeated values"),
+        (MINIMAL, ["data.synthetic_directions=[]"], "data.synthetic_directions", "empty"),
     ],
 )
 def test_errors_name_the_key_on_the_command_line(tmp_path, text, overrides, key, what):
@@ -101,3 +106,7 @@ def test_shipped_recipes_carry_the_papers_settings():
 def test_the_cli_does_not_import_torch_until_training():
     code = "import sys, motecli.cli; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_the_largest_frame_count_the_head_holds_is_accepted(tmp_path):
+    assert load_recipe(_write(tmp_path, MINIMAL), [f"model.num_frames={C.POSITION_TABLE_ROWS}"]).model.num_frames == 77
