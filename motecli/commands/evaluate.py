@@ -9,6 +9,7 @@ import typer
 
 from ..cli_app import app
 from ..constants import FEW_SHOT_KS, TFM_K, TFM_SCALE, ZERO_SHOT_PATCH_ALPHA
+from ..errors import MoteError
 
 CHECKPOINT_HELP = "Merged model from `mote merge` (default: $MOTE_CHECKPOINT, else cache/checkpoints/merged.safetensors)."
 _dataset = typer.Option(None, "--dataset", "-d", metavar="NAME", help="Dataset name from datasets.toml ($MOTE_DATASETS).")
@@ -215,6 +216,8 @@ def few_shot_head_cmd(
 
     checkpoint = _checkpoint_path(checkpoint)
     train = resolve_source(list_file=train_list, labels=labels, root=root)
+    if (dataset is None) == (test_list is None):
+        raise MoteError("few-shot-head: pass the test split as --dataset NAME or as --test-list FILE (one of them)")
     test = (resolve_source(dataset=dataset, split=split, config=config) if dataset
             else resolve_source(list_file=test_list, labels=labels, root=root))
     out = few_shot_head(train=train, test=test, checkpoint=checkpoint, num_frames=_num_frames(checkpoint, frames),

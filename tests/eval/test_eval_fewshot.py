@@ -149,3 +149,17 @@ def test_few_shot_commands(synth, merged, tmp_path):
                             checkpoint=merged, num_frames=8, epochs=1, seed=0, templates=read_templates_file(None),
                             results_dir=tmp_path / "res-library")
     assert saved["predictions"] == library["predictions"]
+
+
+def test_few_shot_head_needs_exactly_one_test_split(synth, merged, tmp_path):
+    from cli_asserts import assert_one_line_error
+    from typer.testing import CliRunner
+
+    import motecli.cli  # noqa: F401
+    from motecli.cli_app import app
+
+    lists = synth.root / "lists"
+    base = ["few-shot-head", "--train-list", str(lists / "train1.txt"), "--labels", str(lists / "labels.csv"),
+            "--root", str(synth.root / "videos"), "-c", str(merged)]
+    for extra in ([], ["--dataset", "synth", "--test-list", str(lists / "test1.txt")]):
+        assert_one_line_error(CliRunner().invoke(app, base + extra), "--dataset NAME or as --test-list FILE")
