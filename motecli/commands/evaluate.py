@@ -135,8 +135,6 @@ def eval_cmd(
     from rich.console import Console
 
     from ..eval.batch import evaluate_checkpoints
-    from ..eval.report import results_table
-    from ..eval.results import to_text
     from ..eval.runner import EvalSettings
 
     settings = EvalSettings(
@@ -146,17 +144,28 @@ def eval_cmd(
         from_videos=from_videos, batch_size=batch_size, workers=workers, device=device, shard_size=shard_size,
     )
     console = Console(soft_wrap=True)
-
-    def show(done) -> None:
-        console.print(results_table(done.results))
-        console.print(str(done.path))
-        if plot:
-            from ..eval.plots import plot_per_class
-
-            console.print(str(plot_per_class(done.results, done.path.with_suffix(".per-class.png"))))
-
     _, rows = evaluate_checkpoints(checkpoints=checkpoints, settings=settings, frames=frames, sources=sources,
-                                   out_dir=results_dir, split_spec=split, on_result=show)
+                                   out_dir=results_dir, split_spec=split,
+                                   on_result=lambda done: _print_result(console, done, plot=plot))
+    _print_folder(console, rows, results_dir=results_dir, plot=plot)
+
+
+def _print_result(console, done, *, plot: bool) -> None:
+    """One checkpoint's table and results file (and its per-class plot), as soon as it is evaluated."""
+    from ..eval.report import results_table
+
+    console.print(results_table(done.results))
+    console.print(str(done.path))
+    if plot:
+        from ..eval.plots import plot_per_class
+
+        console.print(str(plot_per_class(done.results, done.path.with_suffix(".per-class.png"))))
+
+
+def _print_folder(console, rows, *, results_dir: Path, plot: bool) -> None:
+    """The results folder across checkpoints: its table, where each HM_ZS comes from, its plots."""
+    from ..eval.results import to_text
+
     console.print(to_text(rows, title=f"{results_dir}: the evaluated checkpoints across the folder's results files"), markup=False)
     for row in rows:
         if row.hm_zs is not None:

@@ -14,10 +14,10 @@ FORMATS = ("table", "csv", "markdown", "json")
 
 @app.command("results")
 def results_cmd(
-    results_dir: Path = typer.Argument(Path("results"), help="Folder of `mote eval` results files (its --results-dir)."),
-    fmt: str = typer.Option("table", "--format", "-f", help="table, csv, markdown or json."),
+    results_dir: Path = typer.Argument(Path("results"), metavar="RESULTS_DIR", help="Folder of `mote eval` results files (its --results-dir)."),
+    fmt: str = typer.Option("table", "--format", "-f", metavar="table|csv|markdown|json", help="table, csv, markdown or json."),
     sort: Optional[str] = typer.Option(
-        None, "--sort", help="Column to sort by, best first: hm_zs, trade_off, ucf, hmdb, k600, k400_1x1, k400_4x3, "
+        None, "--sort", metavar="COLUMN", help="Column to sort by, best first: hm_zs, trade_off, ucf, hmdb, k600, k400_1x1, k400_4x3, "
                              "checkpoint, name, modulation, variant.",
     ),
     best_scale: bool = typer.Option(
@@ -31,7 +31,7 @@ def results_cmd(
                                   "holds nothing else).",
     ),
     plot: Optional[Path] = typer.Option(
-        None, "--plot", help="Also write trade-off, per-dataset and few-shot PNGs into this folder (needs matplotlib).",
+        None, "--plot", metavar="DIR", help="Also write trade-off, per-dataset and few-shot PNGs into this folder (needs matplotlib).",
     ),
 ) -> None:
     """UCF, HMDB, K600 zero-shot (mean ± std over splits), K400 1x1 / 4x3, HM_ZS and trade-off per
