@@ -2,6 +2,7 @@
 errors of resolve_views, --store (frames from a `mote decode` store), --templates and
 --text-pretrained (checked against class texts encoded by hand)."""
 
+import csv
 import json
 
 import numpy as np
@@ -93,7 +94,7 @@ def test_store_is_read_instead_of_the_videos(synth, merged, tmp_path, monkeypatc
     def no_videos(*args, **kwargs):
         raise AssertionError("a video was decoded although --store was given")
 
-    monkeypatch.setattr(dataset, "read_frames", no_videos)
+    monkeypatch.setattr(dataset, "read_video", no_videos)
     common = ["--dataset", "synth", "--datasets-config", synth.config, "-c", merged, "--store", tmp_path / "store"]
     encoded = mote("encode-frames", *common, "--out", tmp_path / "cache")
     assert "8 videos encoded" in " ".join(encoded.stdout.split())
@@ -148,8 +149,10 @@ def test_templates_and_text_pretrained_give_the_hand_encoded_class_texts(synth, 
     with torch.no_grad():
         v = video_embedding(head(feats.flatten(0, 1)))  # [N*3, D]
     probs = (v @ text.T).view(feats.shape[0], 3, -1).softmax(-1).mean(1)  # [N, 3, C] -> [N, C]
-    assert split["predictions"]["index"] == np.concatenate([c.indices for c in chunks]).tolist()
-    assert split["predictions"]["top5"] == probs.topk(5, dim=-1).indices.tolist()
+    with open(tmp_path / "res" / results["detail_files"]["predictions"]) as fh:
+        rows = list(csv.DictReader(fh))  # per-video predictions, beside the results JSON
+    assert [int(r["index"]) for r in rows] == np.concatenate([c.indices for c in chunks]).tolist()
+    assert [[int(r[f"top{i}"]) for i in range(1, 6)] for r in rows] == probs.topk(5, dim=-1).indices.tolist()
 
 
 @pytest.mark.parametrize("values, expected", [([], (0.05,)), (["0.04,0.05", "0.06"], (0.04, 0.05, 0.06)), (["1e-2"], (0.01,))])

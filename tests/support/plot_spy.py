@@ -10,8 +10,8 @@ def _figure_data(fig) -> dict:
     legend = ax.get_legend()
     return dict(
         bars=[(label.get_text(), bar.get_width()) for label, bar in zip(ax.get_yticklabels(), ax.patches)],
-        vlines=[float(line.get_xdata()[0]) for line in ax.lines],
-        points=[tuple(c.get_offsets()[0].tolist()) for c in ax.collections],
+        lines=[line.get_xydata().tolist() for line in ax.lines],
+        points=[tuple(c.get_offsets()[0].tolist()) for c in ax.collections if len(c.get_offsets())],
         legend=[text.get_text() for text in legend.get_texts()] if legend else [],
         title=ax.get_title(),
     )

@@ -37,7 +37,7 @@ def no_video_reads(monkeypatch):
     def refuse(path, *args, **kwargs):
         raise AssertionError(f"{path} was decoded although the recipe reads frame stores")
 
-    monkeypatch.setattr(dataset, "read_frames", refuse)
+    monkeypatch.setattr(dataset, "read_video", refuse)
 
 
 def store_recipe(output, ds, **data):
