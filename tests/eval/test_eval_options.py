@@ -168,3 +168,16 @@ def test_tfm_scales(values, expected):
 def test_bad_tfm_scale_is_one_line(merged, value, fragment):
     result = runner.invoke(app, ["eval", "--dataset", "synth", "-c", str(merged), "--tfm-scale", value])
     assert_one_line_error(result, fragment)
+
+
+@pytest.mark.parametrize("values, expected", [([], (5,)), (["3,5", "7"], (3, 5, 7))])
+def test_tfm_ks(values, expected):
+    from motecli.eval.protocols import parse_ks
+
+    assert parse_ks(values) == expected
+
+
+@pytest.mark.parametrize("value, fragment", [("0", "--tfm-k '0'"), ("3,x", "--tfm-k 'x'"), ("2.5", "--tfm-k '2.5'")])
+def test_bad_tfm_k_is_one_line(merged, value, fragment):
+    result = runner.invoke(app, ["eval", "--dataset", "synth", "-c", str(merged), "--tfm-k", value])
+    assert_one_line_error(result, fragment, "expected a positive whole number")
