@@ -132,8 +132,6 @@ def eval_cmd(
 
         require_matplotlib()  # fail before the evaluation, not after it
 
-    from rich.console import Console
-
     from ..eval.batch import evaluate_checkpoints
     from ..eval.runner import EvalSettings
 
@@ -143,17 +141,19 @@ def eval_cmd(
         half_classes=half_classes, patch_alpha=patch_alpha, original=original, text_pretrained=text_pretrained,
         from_videos=from_videos, batch_size=batch_size, workers=workers, device=device, shard_size=shard_size,
     )
-    console = Console(soft_wrap=True)
     _, rows = evaluate_checkpoints(checkpoints=checkpoints, settings=settings, frames=frames, sources=sources,
                                    out_dir=results_dir, split_spec=split,
-                                   on_result=lambda done: _print_result(console, done, plot=plot))
-    _print_folder(console, rows, results_dir=results_dir, plot=plot)
+                                   on_result=lambda done: _print_result(done, plot=plot))
+    _print_folder(rows, results_dir=results_dir, plot=plot)
 
 
-def _print_result(console, done, *, plot: bool) -> None:
+def _print_result(done, *, plot: bool) -> None:
     """One checkpoint's table and results file (and its per-class plot), as soon as it is evaluated."""
+    from rich.console import Console
+
     from ..eval.report import results_table
 
+    console = Console(soft_wrap=True)  # paths stay whole, to copy
     console.print(results_table(done.results))
     console.print(str(done.path))
     if plot:
@@ -162,10 +162,13 @@ def _print_result(console, done, *, plot: bool) -> None:
         console.print(str(plot_per_class(done.results, done.path.with_suffix(".per-class.png"))))
 
 
-def _print_folder(console, rows, *, results_dir: Path, plot: bool) -> None:
+def _print_folder(rows, *, results_dir: Path, plot: bool) -> None:
     """The results folder across checkpoints: its table, where each HM_ZS comes from, its plots."""
+    from rich.console import Console
+
     from ..eval.results import to_text
 
+    console = Console(soft_wrap=True)
     console.print(to_text(rows, title=f"{results_dir}: the evaluated checkpoints across the folder's results files"), markup=False)
     for row in rows:
         if row.hm_zs is not None:
