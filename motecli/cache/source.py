@@ -68,10 +68,11 @@ def resolve_source(
 
     chosen = select_videos(dataset=dataset, split=split, subset=subset, list_file=list_file, labels=labels,
                            root=root, config=config)
-    if store is not None:
+    if store is not None and (Path(store) / "manifest.json").is_file():
         from ..data.store import manifest_videos, read_manifest
 
-        # Refused here, before any encoding starts (ClipDataset checks the same again).
+        # Refused here, before any encoding starts (ClipDataset checks the same again; a
+        # store not written yet is named there).
         if manifest_videos(read_manifest(store)).fingerprint() != chosen.videos.fingerprint():
             raise MoteError(f"{store}: frame store holds a different video list than {chosen.videos.source}")
     return VideoSource(videos=chosen.videos, name=chosen.name, dataset=chosen.dataset, split=chosen.split,

@@ -56,9 +56,8 @@ def test_decode_rejects_a_non_positive_timeout(synth_env):
     (["--list", "x.txt", "--root", "."], "--list needs --labels FILE (the class names) and --root DIR"),
 ])
 @pytest.mark.parametrize("command", [["decode"], ["encode-frames"], ["eval"], ["few-shot-lists", "--out", "lists"]])
-def test_every_command_names_its_videos_by_one_rule(synth_env, tmp_path, command, args, fragment):
+def test_every_command_names_its_videos_by_one_rule(synth_env, merged, command, args, fragment):
     """decode, encode-frames, eval and few-shot-lists share data.registry.select_videos: same rule, same words."""
-    merged = tmp_path / "no-model.safetensors"
     extra = ["--checkpoint", str(merged), "--frames", "8"] if command[0] in ("encode-frames", "eval") else []
     assert_one_line_error(runner.invoke(app, [*command, *args, *extra]), fragment)
 

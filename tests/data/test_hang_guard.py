@@ -3,8 +3,9 @@
 A hang is simulated in a subprocess: the reader's `get_batch` blocks SIGALRM in
 the calling thread and sleeps for an hour, so the SIGALRM time limit cannot
 interrupt it, exactly like a call stuck inside C. Only that simulated hang gets a
-tight limit (HANG_LIMIT_S, through the patched `hang_guard`); every real read keeps
-mote's normal limits, so a loaded machine cannot push a good read over its limit.
+tight limit (TIMEOUT_S, through a patched `read_video`, so the watchdog, the registry
+and its retry rule all see it); every real read keeps mote's normal time limit, so a
+loaded machine cannot push a good read over it. $MOTE_HANG_GRACE_S is small for all.
 Subprocesses run in their own session and are killed as a group if the guard
 ever fails, so a broken guard fails the test instead of hanging the suite.
 """
@@ -27,7 +28,7 @@ from motecli.env import hang_grace_s
 from motecli.errors import MoteError
 
 REPO = Path(__file__).resolve().parents[2]
-HANG_LIMIT_S = 0.8  # the watchdog's limit for the simulated hang only
+TIMEOUT_S, GRACE_S = 0.5, 0.3  # the simulated hang's time limit: its watchdog fires after 0.8 s
 SAFETY_S = 120  # only reached if the guard is broken
 
 # Prepended to every subprocess script: reading $TEST_HANG_TARGET gets stuck.
@@ -36,9 +37,9 @@ import os, signal, sys, time
 from motecli.data import video
 
 TARGET = os.path.realpath(os.environ["TEST_HANG_TARGET"])
-HANG_LIMIT_S = float(os.environ["TEST_HANG_LIMIT_S"])
+STUCK_TIMEOUT_S = float(os.environ["TEST_STUCK_TIMEOUT_S"])
 _real_open = video._open
-_real_guard = video.hang_guard
+_real_read_video = video.read_video
 
 
 class _StuckReader:
@@ -60,14 +61,15 @@ def _open(path):
     return _StuckReader(vr) if os.path.realpath(path) == TARGET else vr
 
 
-def _hang_guard(path, limit_s):
+def _read_video(path, pick, *, timeout_s=30.0, **kwargs):
     """The tight limit applies to the stuck video alone; real reads keep theirs."""
-    stuck = limit_s and os.path.realpath(path) == TARGET
-    return _real_guard(path, HANG_LIMIT_S if stuck else limit_s)
+    if timeout_s and os.path.realpath(path) == TARGET:
+        timeout_s = STUCK_TIMEOUT_S
+    return _real_read_video(path, pick, timeout_s=timeout_s, **kwargs)
 
 
 video._open = _open
-video.hang_guard = _hang_guard
+video.read_video = _read_video  # read_frames and the modules imported after this call it
 '''
 
 # The parent reads a good video (starting its watchdog and caching the registry), then
@@ -117,9 +119,9 @@ def _run(script: str, args: list[str], env: dict, tmp_path: Path) -> subprocess.
 
 def _env(tmp_path: Path, registry: Path, target: Path, **extra) -> dict:
     env = dict(os.environ, MOTE_CACHE=str(tmp_path / "cache"), MOTE_HUNG_VIDEOS=str(registry),
-               TEST_HANG_TARGET=str(target), TEST_HANG_LIMIT_S=str(HANG_LIMIT_S), **extra)
-    for name in ("MOTE_DECODE_TIMEOUT_S", "MOTE_HANG_GRACE_S"):  # mote's own limits for every real read
-        env.pop(name, None)
+               MOTE_HANG_GRACE_S=str(GRACE_S), TEST_HANG_TARGET=str(target), TEST_STUCK_TIMEOUT_S=str(TIMEOUT_S),
+               **extra)
+    env.pop("MOTE_DECODE_TIMEOUT_S", None)  # mote's own time limit for every real read
     return env
 
 

@@ -82,7 +82,7 @@ def test_train_under_torchrun_builds_the_data_on_rank_0_first(tmp_path, monkeypa
     monkeypatch.setattr(loop, "build_train_data", lambda *a, **k: events.append("build") or "data")
     monkeypatch.setattr(loop, "shutdown_distributed", lambda c: events.append("shutdown"))
 
-    def fake_fit(recipe, data, *, ctx, resume):
+    def fake_fit(recipe, data, *, ctx, resume, **kwargs):
         assert data == "data" and ctx.rank == rank
         events.append("fit")
         return "result"
