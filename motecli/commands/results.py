@@ -37,13 +37,11 @@ def results_cmd(
     """UCF, HMDB, K600 zero-shot (mean ± std over splits), K400 1x1 / 4x3, HM_ZS and trade-off per
     checkpoint and modulation setting; each row from its own checkpoint's files only. Few-shot
     grids get a table of their own: top-1 per K, mean ± std over seeds, beside the paper's."""
-    import sys
-
     from rich.console import Console
 
     from ..errors import MoteError
     from ..eval import fewshot_table
-    from ..eval.results import build_rows, read_results_dir, sort_rows, to_csv, to_json, to_markdown
+    from ..eval.results import build_rows, read_results_dir, sort_rows
 
     if fmt not in FORMATS:
         raise MoteError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
@@ -53,10 +51,27 @@ def results_cmd(
     err = Console(stderr=True)
     for line in skipped:
         err.print(f"skipped {line}", markup=False)
+    title = f"{results_dir}: {len(rows)} rows from {len({r.file for r in runs})} files"
+    _write(fmt, rows, grids, skipped=skipped, title=title, results_dir=results_dir, files=files, few_shot=few_shot,
+           err=err)
+    if plot is not None:
+        from ..eval.plots import plot_results
+
+        for png in plot_results(results_dir, plot):
+            err.print(str(png), markup=False)
+
+
+def _write(fmt: str, rows: list, grids: list, *, skipped: list, title: str, results_dir: Path, files: bool,
+           few_shot: bool, err) -> None:
+    """The rows and few-shot grids to stdout in `fmt` (notes to `err`)."""
+    import sys
+
+    from ..eval import fewshot_table
+    from ..eval.results import to_csv, to_json, to_markdown
+
     if fmt == "table":
-        title = f"{results_dir}: {len(rows)} rows from {len({r.file for r in runs})} files"
-        text = _console_table(rows, grids, title=title, files=files)
-        sys.stdout.write(text or f"{results_dir}: no `mote eval` results files\n")
+        sys.stdout.write(_console_table(rows, grids, title=title, files=files)
+                         or f"{results_dir}: no `mote eval` results files\n")
     elif fmt == "csv" and grids and (few_shot or not rows):
         sys.stdout.write(fewshot_table.to_csv(grids))
     elif fmt == "csv":
@@ -70,11 +85,6 @@ def results_cmd(
         sys.stdout.write(fewshot_table.to_json(grids))
     else:
         sys.stdout.write(to_json(rows, skipped, few_shot=[fewshot_table.grid_dict(g) for g in grids]))
-    if plot is not None:
-        from ..eval.plots import plot_results
-
-        for png in plot_results(results_dir, plot):
-            err.print(str(png), markup=False)
 
 
 def _console_table(rows: list, grids: list, *, title: str, files: bool) -> str:
