@@ -13,20 +13,6 @@ from ..constants import FEW_SHOT_KS
 FORMATS = ("table", "csv", "markdown", "json")
 
 
-def _integers(text: str, *, option: str, minimum: int) -> tuple[int, ...]:
-    from ..errors import MoteError
-
-    values = []
-    for part in text.split(","):
-        part = part.strip()
-        if not part.isdigit() or int(part) < minimum:
-            raise MoteError(f"{option} {text!r}: expected comma-separated whole numbers >= {minimum}, e.g. 2,4,8,16")
-        values.append(int(part))
-    if len(set(values)) != len(values):
-        raise MoteError(f"{option} {text!r}: a value is repeated")
-    return tuple(sorted(values))
-
-
 def _progress_line(report) -> str:
     cell, record = report.cell, report.record
     mode = "head-only " if report.mode == "head-only" else ""
@@ -49,24 +35,24 @@ def _duration(seconds: float) -> str:
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
-_out = typer.Argument(..., help="The grid's folder: lists, runs, merged models, results, table (resumable).")
-_dataset = typer.Option(None, "--dataset", "-d", help="Dataset from datasets.toml (default: the recipe's).")
-_split = typer.Option(None, "--split", help="Split whose train list is drawn from and test list evaluated "
+_out = typer.Argument(..., metavar="OUT_DIR", help="The grid's folder: lists, runs, merged models, results, table (resumable).")
+_dataset = typer.Option(None, "--dataset", "-d", metavar="NAME", help="Dataset from datasets.toml (default: the recipe's).")
+_split = typer.Option(None, "--split", metavar="N", help="Split whose train list is drawn from and test list evaluated "
                                              "(default: the recipe's).")
-_config = typer.Option(None, "--datasets-config", help="datasets.toml (default $MOTE_DATASETS or ./datasets.toml).")
-_shots = typer.Option(",".join(map(str, FEW_SHOT_KS)), "--shots", help="K values (videos per class), comma separated.")
-_seeds = typer.Option("0,1,2", "--seeds", help="Seeds of the draws (training seed = run.seed + seed), comma separated.")
-_recipe = typer.Option(None, "--recipe", help="Few-shot recipe (default: recipes/fewshot-<ucf101|hmdb51|ssv2>.toml).")
-_set = typer.Option([], "--set", help="Recipe override, e.g. --set model.name=ViT-L-14 (repeatable).")
+_config = typer.Option(None, "--datasets-config", metavar="FILE", help="datasets.toml (default $MOTE_DATASETS or ./datasets.toml).")
+_shots = typer.Option(",".join(map(str, FEW_SHOT_KS)), "--shots", metavar="KS", help="K values (videos per class), comma separated.")
+_seeds = typer.Option("0,1,2", "--seeds", metavar="SEEDS", help="Seeds of the draws (training seed = run.seed + seed), comma separated.")
+_recipe = typer.Option(None, "--recipe", metavar="FILE", help="Few-shot recipe (default: recipes/fewshot-<ucf101|hmdb51|ssv2>.toml).")
+_set = typer.Option([], "--set", metavar="KEY=VALUE", help="Recipe override, e.g. --set model.name=ViT-L-14 (repeatable).")
 _head_only = typer.Option(False, "--head-only", help="The fast proxy: only the temporal head, on cached features, CLIP "
                                                      "frozen (not the paper's protocol; labelled so everywhere).")
-_checkpoint = typer.Option(None, "--checkpoint", "-c", help="--head-only: merged model whose head is trained "
+_checkpoint = typer.Option(None, "--checkpoint", "-c", metavar="FILE", help="--head-only: merged model whose head is trained "
                                                             "(default: the recipe's CLIP with a fresh head).")
-_results = typer.Option(None, "--results-dir", help="Where the results files go (default OUT_DIR/results).")
-_format = typer.Option("table", "--format", "-f", help="The final table: table, csv, markdown or json.")
+_results = typer.Option(None, "--results-dir", metavar="DIR", help="Where the results files go (default OUT_DIR/results).")
+_format = typer.Option("table", "--format", "-f", metavar="table|csv|markdown|json", help="The final table: table, csv, markdown or json.")
 _plot = typer.Option(True, "--plot/--no-plot", help="Draw OUT_DIR/few-shot.png (needs matplotlib; else skipped).")
 _prune = typer.Option(False, "--prune-checkpoints", help="Delete a cell's last.pt once its results are written.")
-_batch = typer.Option(8, "--batch-size", "-b", help="Videos per batch when encoding the test split.")
+_batch = typer.Option(8, "--batch-size", "-b", metavar="N", help="Videos per batch when encoding the test split.")
 
 
 @app.command("few-shot")
@@ -84,6 +70,7 @@ def few_shot_cmd(
     from rich.console import Console
 
     from ..errors import MoteError
+    from ..eval.fewshot import parse_counts
 
     if fmt not in FORMATS:
         raise MoteError(f"--format {fmt!r}: expected one of {', '.join(FORMATS)}")
@@ -93,8 +80,8 @@ def few_shot_cmd(
     from ..fewshot.plan import resolve_spec
 
     spec = resolve_spec(out_dir=out_dir, dataset=dataset, split=split, config=config, recipe=recipe, overrides=set_,
-                        shots=_integers(shots, option="--shots", minimum=1),
-                        seeds=_integers(seeds, option="--seeds", minimum=0), head_only=head_only,
+                        shots=parse_counts(shots, option="--shots", minimum=1),
+                        seeds=parse_counts(seeds, option="--seeds", minimum=0), head_only=head_only,
                         start_checkpoint=checkpoint, results_dir=results_dir, batch_size=batch_size, prune=prune)
 
     from ..eval import fewshot_table

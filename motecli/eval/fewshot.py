@@ -41,17 +41,24 @@ class FewShotList:
     total: int
 
 
-def parse_shots(text: str) -> list[int]:
-    """`--shots 2,4,8,16`: distinct positive integers, in the order given."""
-    shots: list[int] = []
+def parse_counts(text: str, *, option: str = "--shots", minimum: int = 1) -> tuple[int, ...]:
+    """`--shots 2,4,8,16` or `--seeds 0,1,2`: distinct whole numbers >= `minimum`, comma separated; sorted."""
+    values = []
     for part in text.split(","):
         part = part.strip()
-        if not part.isdigit() or int(part) < 1:
+        if not part.isdigit() or int(part) < minimum:
             example = ",".join(map(str, FEW_SHOT_KS))
-            raise MoteError(f"--shots {text!r}: {part!r} is not a positive integer (expected K values such as {example})")
-        if int(part) not in shots:
-            shots.append(int(part))
-    return shots
+            raise MoteError(f"{option} {text!r}: {part!r} is not a whole number >= {minimum} "
+                            f"(expected comma-separated values such as {example})")
+        values.append(int(part))
+    if len(set(values)) != len(values):
+        raise MoteError(f"{option} {text!r}: a value is repeated")
+    return tuple(sorted(values))
+
+
+def parse_shots(text: str) -> tuple[int, ...]:
+    """`--shots 2,4,8,16`: the K values, distinct positive whole numbers."""
+    return parse_counts(text, option="--shots", minimum=1)
 
 
 def draw_few_shot(items: list[tuple[str, int]], *, num_classes: int, k: int, seed: int,

@@ -101,15 +101,28 @@ def test_few_shot_head_trains_on_cached_features(synth, merged, tmp_path, monkey
     assert np.isclose(out["top1"], np.mean(probs.argmax(-1).numpy() == np.array(out["predictions"]["label"])))
 
 
-@pytest.mark.parametrize("text, expected", [("2,4,8,16", [2, 4, 8, 16]), ("1, 2,2", [1, 2])])
+@pytest.mark.parametrize("text, expected", [("2,4,8,16", (2, 4, 8, 16)), ("4, 1", (1, 4))])
 def test_parse_shots(text, expected):
     assert parse_shots(text) == expected
 
 
+def test_seeds_may_start_at_zero():
+    from motecli.eval.fewshot import parse_counts
+
+    assert parse_counts("0,1,2", option="--seeds", minimum=0) == (0, 1, 2)
+    with pytest.raises(MoteError, match=r"--seeds '0,-1': '-1' is not a whole number >= 0"):
+        parse_counts("0,-1", option="--seeds", minimum=0)
+
+
 @pytest.mark.parametrize("text", ["1,x", "0", "2,,4", "-1", "2.5"])
 def test_bad_shots_are_one_line_errors(text):
-    with pytest.raises(MoteError, match=r"--shots .*is not a positive integer"):
+    with pytest.raises(MoteError, match=r"--shots .*is not a whole number >= 1"):
         parse_shots(text)
+
+
+def test_a_repeated_k_is_an_error():
+    with pytest.raises(MoteError, match="--shots '2,2': a value is repeated"):
+        parse_shots("2,2")
 
 
 def test_few_shot_commands(synth, merged, tmp_path):
@@ -132,7 +145,7 @@ def test_few_shot_commands(synth, merged, tmp_path):
         assert written.read_text() == item.path.read_text()
         assert f"K={item.k}: {item.unique} videos drawn, {item.total} lines" in result.stdout
     assert_one_line_error(runner.invoke(app, [*args[:-4], "--shots", "1,x", "--out", str(tmp_path / "x")]),
-                          "--shots '1,x': 'x' is not a positive integer")
+                          "--shots '1,x': 'x' is not a whole number >= 1")
 
     two_shot = tmp_path / "lists" / expected[1].path.name
     head = ["few-shot-head", "--train-list", str(two_shot), "--labels", str(tmp_path / "lists" / f"{train.name}-labels.txt"),
