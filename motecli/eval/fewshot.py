@@ -48,8 +48,8 @@ def parse_counts(text: str, *, option: str = "--shots", minimum: int = 1) -> tup
         part = part.strip()
         if not part.isdigit() or int(part) < minimum:
             example = ",".join(map(str, FEW_SHOT_KS))
-            raise MoteError(f"{option} {text!r}: {part!r} is not a whole number >= {minimum} "
-                            f"(expected comma-separated values such as {example})")
+            raise MoteError(f"{option} {text!r}: expected comma-separated whole numbers >= {minimum} "
+                            f"(e.g. {example}); {part!r} is not one")
         values.append(int(part))
     if len(set(values)) != len(values):
         raise MoteError(f"{option} {text!r}: a value is repeated")
