@@ -6,7 +6,10 @@ Each block's FFN is a bank of N experts. Three ways to run it:
   * `expert_indices` (training, route pass): block l uses expert indices[l];
   * `merge_weights` [L, N] (training, WMR pass): block l uses sum_i w_li W_i;
   * neither (inference): the uniform merge, i.e. the collapsed head.
-Key names follow the authors' release (section 8 of the method).
+Key names follow the authors' release (section 8 of the method). Attention keeps
+`nn.MultiheadAttention`'s parameters and key names but runs through
+`F.scaled_dot_product_attention`, which picks the fused kernels (flash /
+memory-efficient attention on CUDA).
 """
 
 from __future__ import annotations
@@ -34,17 +37,45 @@ class HeadConfig:
         return cls(width=embed_dim, heads=max(1, text_width // HEAD_DIM), layers=layers, num_experts=num_experts)
 
 
+class SelfAttention(nn.Module):
+    """Multi-head self-attention holding `nn.MultiheadAttention`'s parameters under its
+    key names (`in_proj_weight`, `in_proj_bias`, `out_proj.weight/bias`), so the release's
+    checkpoints and ours load unchanged; computed with F.scaled_dot_product_attention."""
+
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"width {width} is not divisible by {heads} heads")
+        self.heads = heads
+        self.in_proj_weight = nn.Parameter(torch.empty(3 * width, width))
+        self.in_proj_bias = nn.Parameter(torch.empty(3 * width))
+        self.out_proj = nn.Linear(width, width)
+        # nn.MultiheadAttention's initialisation in its order (out_proj drawn first), so a
+        # seed gives the same head as before the switch to SDPA.
+        nn.init.xavier_uniform_(self.in_proj_weight)
+        nn.init.zeros_(self.in_proj_bias)
+        nn.init.zeros_(self.out_proj.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, d = x.shape
+        qkv = F.linear(x, self.in_proj_weight, self.in_proj_bias)  # [B, T, 3D]
+        # [B, T, 3D] -> [B, T, 3, H, D/H] -> [3, B, H, T, D/H]
+        q, k, v = qkv.view(b, t, 3, self.heads, d // self.heads).permute(2, 0, 3, 1, 4).unbind(0)
+        out = F.scaled_dot_product_attention(q, k, v)  # [B, H, T, D/H]
+        return self.out_proj(out.transpose(1, 2).reshape(b, t, d))  # [B, H, T, D/H] -> [B, T, D]
+
+
 class TemporalBlock(nn.Module):
     def __init__(self, *, width: int, heads: int, num_experts: int) -> None:
         super().__init__()
         self.ln_1 = nn.LayerNorm(width, eps=LAYER_NORM_EPS)
-        self.attn = nn.MultiheadAttention(width, heads, batch_first=True)
+        self.attn = SelfAttention(width, heads)
         self.ln_2 = nn.LayerNorm(width, eps=LAYER_NORM_EPS)
         self.mlp = ExpertFFN(width=width, num_experts=num_experts)
 
     def forward(self, h: torch.Tensor, *, expert: int | None = None, weights: torch.Tensor | None = None) -> torch.Tensor:
         a = self.ln_1(h)
-        h = h + self.attn(a, a, a, need_weights=False)[0]
+        h = h + self.attn(a)
         m = self.ln_2(h)
         if expert is not None:
             return h + self.mlp.forward_expert(m, expert)
@@ -52,7 +83,7 @@ class TemporalBlock(nn.Module):
             return h + self.mlp.forward_merged(m, weights)
         if self.mlp.num_experts == 1:
             return h + self.mlp.forward_expert(m, 0)
-        uniform = torch.full((self.mlp.num_experts,), 1.0 / self.mlp.num_experts)
+        uniform = torch.full((self.mlp.num_experts,), 1.0 / self.mlp.num_experts, device=m.device)
         return h + self.mlp.forward_merged(m, uniform)
 
 
