@@ -37,7 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from motecli.model.clip import resolve_clip  # noqa: E402
 from motecli.model.video_clip import VideoModelConfig  # noqa: E402
 from motecli.train.loop import MoTEStep, build_model, build_optimizer, draw_routing  # noqa: E402
-from motecli.train.precision import Precision  # noqa: E402
+from motecli.model.runtime import Precision  # noqa: E402
 from motecli.train.recipe import LossSection, load_recipe  # noqa: E402
 
 TINY_RECIPE = Path(__file__).resolve().parents[1] / "recipes" / "tiny.toml"

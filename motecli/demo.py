@@ -53,7 +53,10 @@ def _zero_shot_directions(trained: Sequence[str]) -> tuple[str, ...]:
     return unseen
 
 
-def run_demo(*, workdir: Path, recipe_path: Path, overrides: Sequence[str] = (), plot: bool = True) -> DemoReport:
+def run_demo(*, workdir: Path, recipe_path: Path, overrides: Sequence[str] = (), plot: bool = True,
+             device: str = "auto", workers: int | None = 0) -> DemoReport:
+    """`workers`: DataLoader processes of the evaluations (None = env.default_workers();
+    training takes the recipe's data.workers)."""
     from .eval.runner import EvalSettings, run_eval, split_sources
     from .merge.merge import merge_checkpoint
     from .text.labels import read_templates_file
@@ -78,7 +81,7 @@ def run_demo(*, workdir: Path, recipe_path: Path, overrides: Sequence[str] = (),
         videos_per_class=ZERO_SHOT_VIDEOS_PER_CLASS, shapes=d.synthetic_shapes,
         directions=_zero_shot_directions(d.synthetic_directions),
     )
-    trained = train(recipe, resume="auto")
+    trained = train(recipe, resume="auto", device=device)
     checkpoint = trained.output / ("best.pt" if (trained.output / "best.pt").is_file() else "last.pt")
 
     log.info("[2/5] merging the experts of %s", checkpoint)
@@ -97,7 +100,7 @@ def run_demo(*, workdir: Path, recipe_path: Path, overrides: Sequence[str] = (),
             settings = EvalSettings(
                 checkpoint=merged.out, protocol=protocol, clips=clips, crops=crops,
                 num_frames=recipe.model.num_frames, modulation=modulation, scales=(TFM_SCALE,), k=TFM_K,
-                templates=read_templates_file(None),
+                templates=read_templates_file(None), device=device, workers=workers,
             )
             results, path, _ = run_eval(sources=sources, settings=settings, out_dir=results_dir, split_spec="1")
             if protocol == "zero-shot" and modulation:

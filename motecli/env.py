@@ -16,12 +16,17 @@ one-line error of the command that needs it (README, "Environment variables").
 | HF_ENDPOINT | the hub host named in offline errors | huggingface.co |
 | MOTE_DEBUG | tracebacks on errors (`mote --debug` sets it for child processes) | unset |
 | RANK, WORLD_SIZE, LOCAL_RANK | set by torchrun | 0, 1, 0 |
+| LOCAL_WORLD_SIZE | set by torchrun: processes on this node (shares the CPUs for default workers) | 1 |
 | SLURM_PROCID, SLURM_NTASKS, SLURM_LOCALID | set by srun; used when torchrun's are absent | |
+| MASTER_ADDR, MASTER_PORT | rendezvous of a multi-process run started by srun without torchrun | first node of SLURM_JOB_NODELIST, 20000 + SLURM_JOB_ID % 10000 |
+| SLURM_JOB_NODELIST (SLURM_NODELIST), SLURM_JOB_ID | set by sbatch/srun; give the defaults above | |
+| SLURM_CPUS_PER_TASK | CPUs of one srun task (default workers) | the CPU affinity mask |
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -159,3 +164,63 @@ def world_info() -> WorldInfo:
                 raise MoteError(f"{rank}={info.rank} with {world}={info.world_size}: expected 0 <= rank < world size")
             return info
     return WorldInfo(0, 1, 0, "none")
+
+
+def cpu_count() -> int:
+    """CPUs this process may use: its affinity mask (taskset, cgroups, srun's binding),
+    at most SLURM_CPUS_PER_TASK under srun."""
+    try:
+        count = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        count = os.cpu_count() or 1
+    if world_info().launcher == "slurm" and _raw("SLURM_CPUS_PER_TASK"):
+        count = min(count, max(1, _int_var("SLURM_CPUS_PER_TASK", count)))
+    return max(1, count)
+
+
+MAX_DEFAULT_WORKERS = 8
+
+
+def default_workers() -> int:
+    """DataLoader workers of one process when none are asked for: min(8, CPUs - 1),
+    the CPUs shared among torchrun's processes on this node; one core stays with the
+    main process, which feeds the model. 0 (decode in the main process) on one CPU."""
+    share = cpu_count() // max(1, _int_var("LOCAL_WORLD_SIZE", 1) if world_info().launcher == "torchrun" else 1)
+    return max(0, min(MAX_DEFAULT_WORKERS, share - 1))
+
+
+# srun starts the processes itself: no torchrun to agree on a rendezvous address.
+SLURM_PORT_BASE, SLURM_PORT_SPAN = 20000, 10000
+
+
+def first_host(nodelist: str) -> str:
+    """The first host of a SLURM node list: 'gpu[07-09,12],cpu1' -> 'gpu07'."""
+    match = re.match(r"([^,\[]*)(?:\[([^\]]+)\])?([^,]*)", nodelist.strip())
+    if match is None or not (match.group(1) or match.group(2)):
+        raise MoteError(f"SLURM_JOB_NODELIST={nodelist!r}: expected host names such as 'node[01-04]'")
+    prefix, ranges, rest = match.groups()
+    if ranges is None:
+        return prefix + rest
+    return first_host(prefix + ranges.split(",")[0].split("-")[0] + rest)
+
+
+def rendezvous() -> tuple[str, int]:
+    """(address, port) where the processes of a run started by srun meet: MASTER_ADDR /
+    MASTER_PORT when set, else the first node of the job and a port from the job id."""
+    address = _raw("MASTER_ADDR")
+    if not address:
+        nodelist = _raw("SLURM_JOB_NODELIST") or _raw("SLURM_NODELIST")
+        if not nodelist:
+            raise MoteError("several processes without torchrun, and neither MASTER_ADDR nor SLURM_JOB_NODELIST "
+                            "is set: export MASTER_ADDR=<host of rank 0> and MASTER_PORT=<free port>")
+        address = first_host(nodelist)
+    if _raw("MASTER_PORT"):
+        port = _int_var("MASTER_PORT", 0)
+    elif _raw("SLURM_JOB_ID"):
+        port = SLURM_PORT_BASE + _int_var("SLURM_JOB_ID", 0) % SLURM_PORT_SPAN
+    else:
+        raise MoteError("several processes without torchrun, and neither MASTER_PORT nor SLURM_JOB_ID is set: "
+                        "export MASTER_PORT=<free port>")
+    if not 0 < port < 65536:
+        raise MoteError(f"MASTER_PORT={port}: expected a port number between 1 and 65535")
+    return address, port

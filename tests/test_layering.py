@@ -27,7 +27,7 @@ LEVELS: list[set[str]] = [
     {"data", "text", "checkpoints"},
     {"model"},
     # Ground: small torch-free modules every stage may use.
-    {"hashing"},
+    {"hashing", "progress"},
     {"atomic", "env", "textfile", "lifeline"},
     {"constants", "errors", "__init__", "assets"},
 ]

@@ -8,6 +8,7 @@ re-run, it completes without recomputing finished shards.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -20,7 +21,8 @@ import numpy as np
 from ..constants import CROP_SIZE, PIXEL_VERSION
 from ..errors import MoteError
 from ..hashing import json_sha256
-from ..env import cache_root, world_info
+from ..env import cache_root, default_workers, world_info
+from ..progress import Progress
 from .frames import SCHEMA_VERSION, FrameCache, ShardRows
 from .source import VideoSource, eval_loader
 
@@ -80,11 +82,6 @@ def default_cache_dir(source: VideoSource, manifest: dict) -> Path:
     return cache_root() / "frames" / "embeddings" / f"{source.name}-{manifest['key'][:16]}"
 
 
-def rank_device(device: str, local_rank: int) -> str:
-    """Under torchrun or srun, plain `cuda` means this process's GPU (its local rank)."""
-    return f"cuda:{local_rank}" if device == "cuda" else device
-
-
 @dataclass
 class EncodeResult:
     cache: FrameCache
@@ -94,17 +91,46 @@ class EncodeResult:
     seconds: float
     complete: bool
     backends: Counter = field(default_factory=Counter)  # videos read this run, by backend ("pyav: <why>")
+    device: str | None = None  # where this run encoded (None: nothing to encode)
+    precision: str | None = None
+    # Where the time went: waiting for decoded frames, in the image encoder (including
+    # the copy back to the host), writing shards.
+    timings: dict = field(default_factory=dict)
 
 
-def frame_features(visual, frames):
+# Frames per image-encoder call when none are asked for: big enough to fill a GPU with
+# ViT-B/16, small enough for ViT-L/14 in bf16; on CPU, the cost of a batch of 8 videos.
+DEFAULT_BATCH_FRAMES = {"cuda": 512, "cpu": 128}
+
+
+def default_batch_frames(device) -> int:
+    return DEFAULT_BATCH_FRAMES.get(getattr(device, "type", str(device)), DEFAULT_BATCH_FRAMES["cpu"])
+
+
+def videos_per_batch(*, batch_frames: int, views: int, num_frames: int) -> int:
+    """DataLoader batch in videos for a budget in frames (at least one video)."""
+    return max(1, batch_frames // (views * num_frames))
+
+
+def frame_features(visual, frames, *, precision=None, batch_frames: int | None = None):
     """CLIP features of every frame, rounded to the cache's float16:
     [B, V, T, 3, S, S] -> [B, V, T, D]. Evaluation from videos uses the same
-    rounding, so it predicts exactly what evaluation from the cache does."""
+    rounding, so it predicts exactly what evaluation from the cache does.
+
+    `precision` (a model.runtime.Precision) sets the autocast; `batch_frames` bounds
+    the frames of one encoder call. Frames go in channels_last where that is faster."""
     import torch
 
+    from ..model.runtime import use_channels_last
+
     b, v, t = frames.shape[:3]
-    with torch.no_grad():
-        x = visual(frames.flatten(0, 2))  # [B*V*T, D]
+    flat = frames.flatten(0, 2)  # [B*V*T, 3, S, S]
+    if use_channels_last(flat.device):
+        flat = flat.contiguous(memory_format=torch.channels_last)
+    chunks = flat.split(batch_frames) if batch_frames else (flat,)
+    autocast = precision.autocast() if precision is not None else contextlib.nullcontext()
+    with torch.inference_mode(), autocast:
+        x = torch.cat([visual(chunk) for chunk in chunks])  # [B*V*T, D]
     return x.view(b, v, t, -1).to(torch.float16)
 
 
@@ -117,15 +143,21 @@ def encode_frames(
     crops: int,
     out: str | os.PathLike | None = None,
     shard_size: int = DEFAULT_SHARD_SIZE,
-    batch_size: int = 8,
-    workers: int = 0,
-    device: str = "cpu",
+    batch_size: int | None = None,
+    batch_frames: int | None = None,
+    workers: int | None = 0,
+    device: str = "auto",
+    precision: str = "auto",
     patch_alpha: float | None = None,
     original: str | None = None,
     rank: int | None = None,
     world: int | None = None,
+    progress: bool = True,
 ) -> EncodeResult:
-    """Encode the missing shards of this rank; returns the cache and what was done."""
+    """Encode the missing shards of this rank; returns the cache and what was done.
+
+    batch_size (videos per batch) wins over batch_frames (default per device);
+    workers None = `env.default_workers()`; device and precision as model.runtime."""
     started = time.perf_counter()
     info = world_info()
     rank, world = info.rank if rank is None else rank, info.world_size if world is None else world
@@ -134,24 +166,32 @@ def encode_frames(
     cache = FrameCache.prepare(Path(out) if out else default_cache_dir(source, manifest), manifest)
     cache.expect_videos(source.video_stamps())  # a video changed on disk: its shard is encoded again
     todo = cache.missing_shards([s for s in range(cache.num_shards) if s % world == rank])
-    encoded = failed = 0
+    counts, where, timings = (0, 0), None, {}
     backends: Counter = Counter()
     if todo:
-        device = rank_device(device, info.local_rank)
-        log.info("%s: encoding %d of %d shards (rank %d of %d)", cache.path, len(todo), cache.num_shards, rank, world)
-        visual = load_visual(encoder, device=device)
-        for shard in todo:
-            rows = _encode_shard(cache, shard, source, visual, num_frames=num_frames, clips=clips, crops=crops,
-                                 batch_size=batch_size, workers=workers, device=device, dim=encoder.dim,
-                                 backends=backends)
-            cache.write(shard, rows)
-            encoded += len(rows.ok)
-            failed += int((rows.ok == 0).sum())
+        from ..model.runtime import allow_tf32, resolve_device, resolve_precision
+
+        dev = resolve_device(device, local_rank=info.local_rank)
+        prec = resolve_precision(precision, dev, option="--precision")
+        allow_tf32(dev)
+        batch_frames = batch_frames or default_batch_frames(dev)
+        batch_size = batch_size or videos_per_batch(batch_frames=batch_frames, views=clips * crops,
+                                                    num_frames=num_frames)
+        workers = default_workers() if workers is None else workers
+        log.info("%s: encoding %d of %d shards (rank %d of %d) on %s, %s, %d videos per batch, %d workers",
+                 cache.path, len(todo), cache.num_shards, rank, world, dev, prec.name, batch_size, workers)
+        visual = load_visual(encoder, device=dev)
+        counts, timings = _encode_shards(cache, todo, source, visual, precision=prec, num_frames=num_frames,
+                                         clips=clips, crops=crops, batch_size=batch_size, batch_frames=batch_frames,
+                                         workers=workers, device=dev, dim=encoder.dim, progress=progress,
+                                         backends=backends)
+        where = (str(dev), prec.name)
     log_backends(backends, where=str(cache.path))
     complete = not cache.missing_shards()
     if complete:
         cache.remove_stale_temporaries()
-    return EncodeResult(cache, len(todo), encoded, failed, time.perf_counter() - started, complete, backends)
+    return EncodeResult(cache, len(todo), counts[0], counts[1], time.perf_counter() - started, complete,
+                        backends, *(where or (None, None)), timings=timings)
 
 
 def count_backends(backends: Counter, batch: dict) -> None:
@@ -167,9 +207,12 @@ def log_backends(backends: Counter, *, where: str) -> None:
                  "; ".join(f"{v} x {k[len('pyav: '):]}" for k, v in sorted(fell_back.items())))
 
 
-def load_visual(encoder: EncoderIdentity, *, device: str):
-    """The merged image encoder, patched if asked, on `device`."""
+def load_visual(encoder: EncoderIdentity, *, device):
+    """The merged image encoder, patched if asked, on `device` (channels_last on GPU)."""
+    import torch
+
     from ..checkpoints.merged import load_merged
+    from ..model.runtime import use_channels_last
 
     model, meta = load_merged(encoder.checkpoint)
     if encoder.patch is not None:
@@ -178,28 +221,81 @@ def load_visual(encoder: EncoderIdentity, *, device: str):
         original, _ = original_visual_state(model=encoder.model, original=encoder.patch["original"],
                                             quick_gelu=meta["model_config"]["quick_gelu"])
         model.visual.load_state_dict(patch_visual_state(model.visual.state_dict(), original, alpha=encoder.patch["alpha"]))
-    return model.visual.to(device).eval()
+    device = torch.device(device)
+    visual = model.visual.to(device).eval()
+    if use_channels_last(device):
+        visual = visual.to(memory_format=torch.channels_last)
+    return visual
 
 
-def _encode_shard(cache: FrameCache, shard: int, source: VideoSource, visual, *, num_frames: int, clips: int,
-                  crops: int, batch_size: int, workers: int, device: str, dim: int, backends: Counter) -> ShardRows:
-    rows = cache.shard_range(shard)
-    n, v = len(rows), clips * crops
-    features = np.zeros((n, v, num_frames, dim), dtype=np.float16)  # [n, V, T, D]
-    ok = np.zeros(n, dtype=np.uint8)
-    errors = [""] * n
-    loader = eval_loader(source, list(rows), num_frames=num_frames, clips=clips, crops=crops,
-                         batch_size=batch_size, workers=workers)
-    for batch in loader:
-        count_backends(backends, batch)
-        for index, path, reason in batch["failures"]:
-            log.warning("video %d (%s) excluded: %s", index, path, reason)
-            errors[index - rows.start] = reason or "unreadable"
-        if batch["frames"] is None:
-            continue
-        feats = frame_features(visual, batch["frames"].to(device)).cpu().numpy()
-        at = batch["indices"].numpy() - rows.start
-        features[at] = feats
-        ok[at] = 1
-    labels = np.array([source.videos.items[i][1] for i in rows], dtype=np.int64)
-    return ShardRows(features=features, labels=labels, indices=np.array(list(rows), dtype=np.int64), ok=ok, errors=errors)
+class _ShardBuffer:
+    """The rows of one shard as they arrive from the loader; complete when every row is in."""
+
+    def __init__(self, rows: range, *, views: int, num_frames: int, dim: int) -> None:
+        self.rows = rows
+        self.features = np.zeros((len(rows), views, num_frames, dim), dtype=np.float16)  # [n, V, T, D]
+        self.ok = np.zeros(len(rows), dtype=np.uint8)
+        self.errors = [""] * len(rows)
+        self.remaining = len(rows)
+
+    def put(self, index: int, features: np.ndarray | None, error: str = "") -> None:
+        at = index - self.rows.start
+        if features is None:
+            self.errors[at] = error or "unreadable"
+        else:
+            self.features[at], self.ok[at] = features, 1
+        self.remaining -= 1
+
+    def rows_of(self, source: VideoSource) -> ShardRows:
+        labels = np.array([source.videos.items[i][1] for i in self.rows], dtype=np.int64)
+        return ShardRows(features=self.features, labels=labels, indices=np.array(list(self.rows), dtype=np.int64),
+                         ok=self.ok, errors=self.errors)
+
+
+def _encode_shards(cache: FrameCache, todo: list[int], source: VideoSource, visual, *, precision, num_frames: int,
+                   clips: int, crops: int, batch_size: int, batch_frames: int, workers: int, device,
+                   dim: int, progress: bool, backends: Counter) -> tuple[tuple[int, int], dict]:
+    """One loader over every video of `todo` (its workers decode across shard boundaries
+    while the model runs); each shard is written as soon as its last row is in.
+    Counts the readers in `backends`. Returns ((videos encoded, failed), timings)."""
+    indices = [i for shard in todo for i in cache.shard_range(shard)]
+    buffers: dict[int, _ShardBuffer] = {}
+    encoded = failed = 0
+    wait = compute = write = 0.0
+    loader = eval_loader(source, indices, num_frames=num_frames, clips=clips, crops=crops, batch_size=batch_size,
+                         workers=workers, device=device)
+    batches = iter(loader)
+    with Progress("encode-frames", total=len(indices), unit="videos", enabled=progress) as bar:
+        while True:
+            t0 = time.perf_counter()
+            batch = next(batches, None)
+            t1 = time.perf_counter()
+            wait += t1 - t0
+            if batch is None:
+                break
+            count_backends(backends, batch)
+            rows: list[tuple[int, np.ndarray | None, str]] = []
+            for index, path, reason in batch["failures"]:
+                log.warning("video %d (%s) excluded: %s", index, path, reason)
+                rows.append((index, None, reason))
+            if batch["frames"] is not None:
+                frames = batch["frames"].to(device, non_blocking=True)
+                feats = frame_features(visual, frames, precision=precision, batch_frames=batch_frames).cpu().numpy()
+                rows += [(int(i), f, "") for i, f in zip(batch["indices"].tolist(), feats)]
+            t2 = time.perf_counter()
+            compute += t2 - t1
+            for index, feats, reason in rows:
+                shard = index // cache.shard_size
+                buffer = buffers.get(shard)
+                if buffer is None:
+                    buffer = buffers[shard] = _ShardBuffer(cache.shard_range(shard), views=clips * crops,
+                                                           num_frames=num_frames, dim=dim)
+                buffer.put(index, feats, reason)
+                if buffer.remaining == 0:
+                    cache.write(shard, buffer.rows_of(source), attrs=dict(device=str(device), precision=precision.name))
+                    encoded += len(buffer.rows)
+                    failed += int((buffer.ok == 0).sum())
+                    del buffers[shard]
+            write += time.perf_counter() - t2
+            bar.advance(len(rows))
+    return (encoded, failed), dict(wait_for_frames_s=wait, encoder_s=compute, write_s=write)

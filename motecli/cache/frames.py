@@ -63,15 +63,17 @@ def _check_version(where: str, version) -> None:
         raise MoteError(f"{where}: schema_version {version} is newer than this mote reads ({SCHEMA_VERSION}); upgrade mote")
 
 
-def write_shard(path: Path, rows: ShardRows, *, key: str, shard: int, start: int, videos: str = "") -> None:
+def write_shard(path: Path, rows: ShardRows, *, key: str, shard: int, start: int, videos: str = "",
+                attrs: dict | None = None) -> None:
     """Write one shard atomically: temporary file, rows, then done flags, fsync, rename.
-    `videos`: the per-video fingerprint of its rows (FrameCache.expect_videos)."""
+    `videos`: the per-video fingerprint of its rows (FrameCache.expect_videos); `attrs`:
+    extra root attributes that do not change the key (how the rows were computed)."""
     import h5py
 
     n, v, t, d = rows.features.shape
     with atomic_path(path) as tmp:
         with h5py.File(tmp, "w") as f:
-            f.attrs.update(schema_version=SCHEMA_VERSION, key=key, shard=shard, start=start, count=n,
+            f.attrs.update(**(attrs or {}), schema_version=SCHEMA_VERSION, key=key, shard=shard, start=start, count=n,
                            videos_sha256=videos)
             f.create_dataset("features", data=rows.features.astype(FEATURE_DTYPE),
                              chunks=(1, v, t, d) if n else None)  # one video per chunk
@@ -165,9 +167,9 @@ class FrameCache:
     def missing_shards(self, shards: list[int] | None = None) -> list[int]:
         return [s for s in (range(self.num_shards) if shards is None else shards) if not self.shard_is_valid(s)]
 
-    def write(self, shard: int, rows: ShardRows) -> None:
+    def write(self, shard: int, rows: ShardRows, *, attrs: dict | None = None) -> None:
         write_shard(self.path / shard_name(shard), rows, key=self.key, shard=shard, start=self.shard_range(shard).start,
-                    videos="" if self.shard_videos is None else self.shard_videos[shard])
+                    videos="" if self.shard_videos is None else self.shard_videos[shard], attrs=attrs)
 
     def remove_stale_temporaries(self) -> None:
         """Temporary shards left by killed runs; call only once every shard is valid,

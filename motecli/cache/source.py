@@ -79,10 +79,14 @@ def resolve_source(
                        store=Path(store) if store is not None else None)
 
 
+PREFETCH_FACTOR = 4  # decoded batches queued per worker, so the model never waits on one slow video
+
+
 def eval_loader(source: VideoSource, indices: list[int], *, num_frames: int, clips: int, crops: int,
-                batch_size: int, workers: int):
-    """Test-mode batches of the videos at `indices`, in that order."""
-    import torch
+                batch_size: int, workers: int, device=None, prefetch_factor: int = PREFETCH_FACTOR):
+    """Test-mode batches of the videos at `indices`, in that order. For a CUDA `device`
+    batches land in pinned memory, so the copy to the GPU can be non-blocking; each
+    worker keeps `prefetch_factor` batches decoded ahead of the model."""
     from torch.utils.data import DataLoader, Subset
 
     from ..data.dataset import ClipDataset, collate_clips
@@ -90,9 +94,10 @@ def eval_loader(source: VideoSource, indices: list[int], *, num_frames: int, cli
 
     dataset = ClipDataset(source.videos, store=source.store, mode="test", num_frames=num_frames,
                           num_clips=clips, num_crops=crops)
+    on_gpu = device is not None and getattr(device, "type", str(device).split(":")[0]) == "cuda"
     return DataLoader(Subset(dataset, indices), batch_size=batch_size, num_workers=workers,
-                      collate_fn=collate_clips, shuffle=False,
-                      persistent_workers=False, pin_memory=torch.cuda.is_available(),
+                      collate_fn=collate_clips, shuffle=False, pin_memory=on_gpu,
+                      prefetch_factor=prefetch_factor if workers else None, persistent_workers=False,
                       worker_init_fn=worker_init_fn())
 
 

@@ -21,7 +21,7 @@ def decode(
     root: Optional[Path] = typer.Option(None, "--root", metavar="DIR", help="Video root for --list."),
     config: Optional[Path] = typer.Option(None, "--datasets-config", metavar="FILE", help="datasets.toml to read (default $MOTE_DATASETS or ./datasets.toml)."),
     out: Optional[Path] = typer.Option(None, "--out", metavar="DIR", help="Store folder (default: the dataset's frame_store, else cache/frames/...)."),
-    workers: int = typer.Option(1, "--workers", metavar="N", help="Decoding processes."),
+    workers: Optional[int] = typer.Option(None, "--workers", metavar="N", help="Decoding processes (default: one per CPU)."),
     short_side: int = typer.Option(256, "--short-side", metavar="PIXELS", help="Resize so the short side has this many pixels."),
     max_frames: int = typer.Option(64, "--max-frames", metavar="N", help="Keep at most this many frames per video, spread uniformly."),
     fmt: str = typer.Option("jpeg", "--format", metavar="jpeg|raw", help="jpeg or raw uint8."),
@@ -50,6 +50,10 @@ def decode(
         short_side=short_side, max_frames=max_frames, format=fmt, jpeg_quality=jpeg_quality, shard_size=shard_size,
         **limit,
     )
+    if workers is None:
+        from ..env import cpu_count
+
+        workers = cpu_count()  # the supervising process only waits
     summary = decode_to_store(chosen.videos, out or chosen.default_store(), settings=settings, workers=workers, progress=progress,
                               retry_hung=retry_hung)
     typer.echo(f"mote decode: {summary.line()}")

@@ -1,9 +1,9 @@
-"""`mote demo`: the whole pipeline on generated videos, no download, no GPU."""
+"""`mote demo`: the whole pipeline on generated videos, no download; a GPU is used when there is one."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List
+from typing import List, Optional
 
 import typer
 
@@ -16,6 +16,10 @@ def demo(
     recipe: Path = typer.Option(Path("recipes/tiny.toml"), "--recipe", metavar="FILE", help="A recipe with data.synthetic = true."),
     set_: List[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Recipe override, e.g. --set solver.epochs=4 (repeatable)."),
     plot: bool = typer.Option(True, "--plot/--no-plot", help="Draw the per-class and trade-off PNGs (needs matplotlib)."),
+    device: str = typer.Option("auto", "--device", help="auto (a GPU when CUDA is available, else the CPU), cpu, cuda or cuda:N."),
+    workers: Optional[int] = typer.Option(
+        None, "--workers", "-j", help="DataLoader processes decoding videos for the frame caches (default: min(8, CPUs - 1)).",
+    ),
 ) -> None:
     """Synthetic videos -> text cache -> train tiny -> merge -> frame cache -> eval (close-set and zero-shot, +/- modulation)."""
     from rich.console import Console
@@ -23,7 +27,7 @@ def demo(
 
     from ..demo import run_demo
 
-    report = run_demo(workdir=workdir, recipe_path=recipe, overrides=set_, plot=plot)
+    report = run_demo(workdir=workdir, recipe_path=recipe, overrides=set_, plot=plot, device=device, workers=workers)
     console = Console(soft_wrap=True)
     table = Table(title="mote demo: tiny random-init CLIP + MoTE on synthetic videos")
     for col in ("protocol", "modulation", "videos", "excluded", "top-1", "top-5"):

@@ -26,9 +26,16 @@ _views = typer.Option(None, "--views", metavar="1x1|4x3", help="Close-set views:
 _protocol = typer.Option("zero-shot", "--protocol", metavar="zero-shot|close-set", help="zero-shot (3x1 views) or close-set (--views).")
 _patch = typer.Option(None, "--patch-alpha", metavar="ALPHA", help=f"Mix image-encoder weights alpha*fine-tuned + (1-alpha)*--original (release zero-shot: {ZERO_SHOT_PATCH_ALPHA}).")
 _original = typer.Option(None, "--original", metavar="WEIGHTS", help="Original CLIP weights for --patch-alpha: open_clip tag or local file.")
-_batch = typer.Option(8, "--batch-size", "-b", metavar="N", help="Videos per batch when encoding frames.")
-_workers = typer.Option(0, "--workers", "-j", metavar="N", help="DataLoader workers decoding videos.")
-_device = typer.Option("cpu", "--device", metavar="DEVICE", help="torch device, e.g. cuda.")
+_batch = typer.Option(None, "--batch-size", "-b", metavar="N",
+                      help="Videos per batch when encoding frames (default: what --batch-frames allows).")
+_batch_frames = typer.Option(None, "--batch-frames", metavar="N",
+                             help="Frames per image-encoder call (default 512 on a GPU, 128 on CPU).")
+_workers = typer.Option(None, "--workers", "-j", metavar="N",
+                        help="DataLoader processes decoding videos (default: min(8, CPUs - 1)).")
+_device = typer.Option("auto", "--device", metavar="DEVICE",
+                       help="auto (a GPU when CUDA is available, else the CPU), cpu, cuda or cuda:N.")
+_precision = typer.Option("auto", "--precision", metavar="auto|fp32|bf16|fp16",
+                          help="Image encoder: auto (bf16 on a GPU that has it, else fp16; fp32 on CPU), fp32, bf16 or fp16.")
 _shard = typer.Option(64, "--shard-size", metavar="N", help="Videos per cache shard (the unit of resume).")
 
 
@@ -59,9 +66,10 @@ def encode_frames_cmd(
     views: Optional[str] = _views, protocol: str = _protocol,
     patch_alpha: Optional[float] = _patch, original: Optional[str] = _original,
     out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR", help="Cache folder (default cache/frames/embeddings/<split>-<key>)."),
-    shard_size: int = _shard, batch_size: int = _batch, workers: int = _workers, device: str = _device,
+    shard_size: int = _shard, batch_size: Optional[int] = _batch, batch_frames: Optional[int] = _batch_frames,
+    workers: Optional[int] = _workers, device: str = _device, precision: str = _precision,
 ) -> None:
-    """CLIP features of every frame of every view into the HDF5 cache; resumable; RANK/WORLD_SIZE split the work."""
+    """CLIP features of every frame of every view into the HDF5 cache; resumable; torchrun's or srun's ranks split the work."""
     from rich.console import Console
 
     from ..cache.encode import encode_frames
@@ -73,17 +81,23 @@ def encode_frames_cmd(
     source = resolve_source(dataset=dataset, split=split, subset=subset, list_file=list_file, labels=labels,
                             root=root, config=config, store=store)
     result = encode_frames(source, checkpoint=checkpoint, num_frames=_num_frames(checkpoint, frames), clips=clips,
-                           crops=crops, out=out, shard_size=shard_size, batch_size=batch_size, workers=workers,
-                           device=device, patch_alpha=patch_alpha, original=original)
+                           crops=crops, out=out, shard_size=shard_size, batch_size=batch_size,
+                           batch_frames=batch_frames, workers=workers, device=device, precision=precision,
+                           patch_alpha=patch_alpha, original=original)
     console = Console(soft_wrap=True)  # paths stay whole, to copy
     console.print(str(result.cache.path))
+    where = f" on {result.device} in {result.precision}" if result.device else ""
     console.print(
-        f"{result.encoded_videos} videos encoded in {result.encoded_shards} shards ({result.failed_videos} undecodable, "
-        f"excluded), {result.seconds:.1f} s; cache {'complete' if result.complete else 'incomplete (other ranks)'}"
+        f"{result.encoded_videos} videos encoded in {result.encoded_shards} shards{where} ({result.failed_videos} "
+        f"undecodable, excluded), {result.seconds:.1f} s; cache {'complete' if result.complete else 'incomplete (other ranks)'}"
         f", {result.cache.count} videos, {clips}x{crops} views"
     )
     if result.backends:
         console.print("read by: " + ", ".join(f"{k} x{v}" for k, v in sorted(result.backends.items())))
+    if result.timings:
+        t = result.timings
+        console.print(f"time: {t['wait_for_frames_s']:.1f} s waiting for decoded frames, {t['encoder_s']:.1f} s in the "
+                      f"image encoder, {t['write_s']:.1f} s writing shards")
 
 
 @app.command("eval")
@@ -112,7 +126,8 @@ def eval_cmd(
         False, "--plot", help="Also draw PNGs: per-class accuracy of each file; for the results folder the trade-off "
                               "beside the published results and per-dataset bars (needs matplotlib).",
     ),
-    shard_size: int = _shard, batch_size: int = _batch, workers: int = _workers, device: str = _device,
+    shard_size: int = _shard, batch_size: Optional[int] = _batch, batch_frames: Optional[int] = _batch_frames,
+    workers: Optional[int] = _workers, device: str = _device, precision: str = _precision,
 ) -> None:
     """Top-1 / top-5 from the frame and text caches (computing what is missing once); several
     checkpoints in one call, one results file each, then HM_ZS / trade-off per checkpoint."""
@@ -140,6 +155,7 @@ def eval_cmd(
         modulation=modulation, scales=scales, k=ks[0], ks=ks, templates=template_list,
         half_classes=half_classes, patch_alpha=patch_alpha, original=original, text_pretrained=text_pretrained,
         from_videos=from_videos, batch_size=batch_size, workers=workers, device=device, shard_size=shard_size,
+        precision=precision, batch_frames=batch_frames,
     )
     _, rows = evaluate_checkpoints(checkpoints=checkpoints, settings=settings, frames=frames, sources=sources,
                                    out_dir=results_dir, split_spec=split,
@@ -217,7 +233,8 @@ def few_shot_head_cmd(
     epochs: int = typer.Option(10, "--epochs", metavar="N", help="Passes over the (repeated) K-shot list."),
     seed: int = typer.Option(0, "--seed", metavar="N", help="Seed of head training."),
     results_dir: Path = typer.Option(Path("results"), "--results-dir", metavar="DIR", help="Where the results JSON goes."),
-    batch_size: int = _batch, workers: int = _workers, device: str = _device,
+    batch_size: Optional[int] = _batch, workers: Optional[int] = _workers, device: str = _device,
+    precision: str = _precision,
 ) -> None:
     """Train only the temporal head on cached frame features (CLIP frozen), then evaluate with one view."""
     from rich.console import Console
@@ -234,7 +251,7 @@ def few_shot_head_cmd(
             else resolve_source(list_file=test_list, labels=labels, root=root))
     out = few_shot_head(train=train, test=test, checkpoint=checkpoint, num_frames=_num_frames(checkpoint, frames),
                         epochs=epochs, seed=seed, templates=read_templates_file(None), results_dir=results_dir,
-                        batch_size=batch_size, workers=workers, device=device)
+                        batch_size=batch_size, workers=workers, device=device, precision=precision)
     top5 = "-" if out["top5"] is None else f"{100 * out['top5']:.2f}"  # None with 5 classes or fewer
     Console(soft_wrap=True).print(f"few-shot head: top-1 {100 * out['top1']:.2f}, top-5 {top5} on {out['videos']} "
                     f"videos ({out['excluded']} excluded), {out['train_seconds']:.1f} s training; {out['results_file']}")

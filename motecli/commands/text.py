@@ -24,7 +24,7 @@ def encode_text(
     ),
     out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="FILE", help="Cache file (default: cache/text/<model>-<key>.h5)."),
     templates: Optional[Path] = typer.Option(None, "--templates", metavar="FILE", help="Templates file, one per line with {c}; default the 28."),
-    device: str = typer.Option("cpu", "--device", metavar="DEVICE", help="torch device for encoding, e.g. cuda."),
+    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto (a GPU when CUDA is available, else the CPU), cpu, cuda or cuda:N."),
 ) -> None:
     """Encode class names with the 28-template prompt ensemble; cached in HDF5."""
     from rich.console import Console

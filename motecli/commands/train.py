@@ -23,8 +23,11 @@ def train_command(
     overwrite: bool = typer.Option(
         False, "--overwrite", help="Replace the run already in the output folder (default: refuse; see --resume auto).",
     ),
+    device: str = typer.Option(
+        "auto", "--device", help="auto (each process's GPU when CUDA is available, else the CPU), cpu, cuda or cuda:N.",
+    ),
 ) -> None:
-    """Full fine-tuning of the CLIP image encoder and the MoTE head; one CPU to many GPUs under torchrun."""
+    """Full fine-tuning of the CLIP image encoder and the MoTE head; one CPU to many GPUs under torchrun or srun."""
     from ..train.recipe import check_recipe_files, load_recipe, with_output
     from ..train.rundir import check_output, resolve_resume
 
@@ -37,4 +40,4 @@ def train_command(
 
     from ..train.loop import train
 
-    train(spec, resume=resume, overwrite=overwrite)
+    train(spec, resume=resume, overwrite=overwrite, device=device)

@@ -42,6 +42,7 @@ from ..data.video import HUNG_EXIT_CODE, forget_hung, read_limit, retries_hung
 from ..env import hung_videos_file
 from ..errors import MoteError
 from ..lifeline import exit_with_parent
+from ..progress import Progress
 from .shard import StoreSettings, write_shard
 
 log = logging.getLogger("mote")
@@ -298,8 +299,6 @@ def decode_to_store(
 ) -> DecodeSummary:
     """Decode `videos` into the frame store folder `store`, resuming a previous run.
     `retry_hung`: release the videos of the list from the hung-videos registry first."""
-    from tqdm import tqdm
-
     settings = settings or StoreSettings()
     if settings.format not in ("jpeg", "raw"):
         raise MoteError(f"--format {settings.format!r}: expected jpeg or raw")
@@ -320,8 +319,8 @@ def decode_to_store(
     done_before = len(videos) - sum(sizes[s] for s in todo)
     log.info("decode: %d videos, %d shards, %d to do, %d workers", len(videos), shards, len(todo), workers)
     tasks = [(store, s, videos, settings) for s in todo]
-    with tqdm(total=len(videos), initial=done_before, unit="video", disable=not progress, dynamic_ncols=True) as bar:
-        _supervise(tasks, max(1, workers), lambda counts: bar.update(sum(counts)))
+    with Progress("decode", total=len(videos), initial=done_before, unit="videos", enabled=progress) as bar:
+        _supervise(tasks, max(1, workers), lambda counts: bar.advance(sum(counts)))
     failed = _write_failures(store, videos, shards)
     size = sum(p.stat().st_size for p in store.glob("shard-*.h5"))
     return DecodeSummary(store, len(videos), len(videos) - done_before, failed, time.perf_counter() - start, size)

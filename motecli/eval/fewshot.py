@@ -140,19 +140,21 @@ class HeadFit:
     seconds: float  # training time, caches excluded
 
 
-def _cached_features(source, *, checkpoint: Path, num_frames: int, batch_size: int, workers: int, device: str):
+def _cached_features(source, *, checkpoint: Path, num_frames: int, batch_size: int | None, workers: int | None,
+                     device: str, precision: str):
     """The one-view frame cache of `source` with `checkpoint`'s image encoder, filled where missing."""
     from ..cache.encode import encode_frames
 
     enc = encode_frames(source, checkpoint=checkpoint, num_frames=num_frames, clips=1, crops=1,
-                        batch_size=batch_size, workers=workers, device=device, rank=0, world=1)
+                        batch_size=batch_size, workers=workers, device=device, precision=precision, rank=0, world=1)
     if not enc.complete:  # encode_frames has just validated every shard
         enc.cache.require_complete()  # raises, naming how many are missing
     return enc.cache
 
 
 def fit_head(*, train, checkpoint: Path, num_frames: int, epochs: int, seed: int, templates: list[str],
-             batch_size: int = 8, workers: int = 0, device: str = "cpu") -> HeadFit:
+             batch_size: int | None = 8, workers: int | None = 0, device: str = "auto",
+             precision: str = "auto") -> HeadFit:
     """Train the merged head of `checkpoint` on the distinct videos of the K-shot list
     `train` (cached one-view features, CLIP frozen): the head-only proxy."""
     import torch
@@ -167,7 +169,7 @@ def fit_head(*, train, checkpoint: Path, num_frames: int, epochs: int, seed: int
     text, _, _ = class_text_embeddings(meta, train.videos.class_names, settings)
     distinct, rows = unique_source(train)
     cache = _cached_features(distinct, checkpoint=checkpoint, num_frames=num_frames, batch_size=batch_size,
-                             workers=workers, device=device)
+                             workers=workers, device=device, precision=precision)
     chunks = list(cache.iter_chunks())
     feats = torch.from_numpy(np.concatenate([c.features[:, 0] for c in chunks])).float()  # [n, 1, T, D] -> [n, T, D]
     labels = torch.from_numpy(np.concatenate([c.labels for c in chunks]))
@@ -185,7 +187,8 @@ def fit_head(*, train, checkpoint: Path, num_frames: int, epochs: int, seed: int
 
 
 def few_shot_head(*, train, test, checkpoint: Path, num_frames: int, epochs: int, seed: int, templates: list[str],
-                  results_dir: str | Path, batch_size: int = 8, workers: int = 0, device: str = "cpu") -> dict:
+                  results_dir: str | Path, batch_size: int | None = 8, workers: int | None = 0, device: str = "auto",
+                  precision: str = "auto") -> dict:
     from .metrics import Accumulator
     from .report import write_results
     from .scoring import score_chunk
@@ -193,9 +196,9 @@ def few_shot_head(*, train, test, checkpoint: Path, num_frames: int, epochs: int
     if train.videos.class_names != test.videos.class_names:
         raise MoteError("few-shot train and test lists must share the class names (same --labels)")
     fit = fit_head(train=train, checkpoint=checkpoint, num_frames=num_frames, epochs=epochs, seed=seed,
-                   templates=templates, batch_size=batch_size, workers=workers, device=device)
+                   templates=templates, batch_size=batch_size, workers=workers, device=device, precision=precision)
     test_cache = _cached_features(test, checkpoint=checkpoint, num_frames=num_frames, batch_size=batch_size,
-                                  workers=workers, device=device)
+                                  workers=workers, device=device, precision=precision)
     acc = Accumulator(class_names=test.videos.class_names)
     for chunk in test_cache.iter_chunks():
         score_chunk(fit.head, chunk.features, chunk.labels, chunk.indices, test_text=fit.text, modulation=None,

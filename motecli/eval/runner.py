@@ -20,7 +20,15 @@ import torch
 from collections import Counter
 
 from ..cache.encode import (
-    DEFAULT_SHARD_SIZE, count_backends, encode_frames, encoder_identity, frame_features, load_visual, log_backends,
+    DEFAULT_SHARD_SIZE,
+    count_backends,
+    default_batch_frames,
+    encode_frames,
+    encoder_identity,
+    frame_features,
+    load_visual,
+    log_backends,
+    videos_per_batch,
 )
 from ..cache.source import VideoSource, eval_loader
 from ..constants import HALF_CLASS_SEEDS
@@ -50,10 +58,12 @@ class EvalSettings:
     original: str | None = None
     text_pretrained: str | None = None  # overrides the checkpoint's text-encoder weights
     from_videos: bool = False
-    batch_size: int = 8
-    workers: int = 0
-    device: str = "cpu"
+    batch_size: int | None = 8  # videos per batch; None = from batch_frames
+    workers: int | None = 0  # None = env.default_workers()
+    device: str = "auto"
     shard_size: int = DEFAULT_SHARD_SIZE
+    precision: str = "auto"  # of the image encoder: auto | fp32 | bf16 | fp16 (model.runtime)
+    batch_frames: int | None = None  # frames per encoder call; None = the device's default
 
     @property
     def k_values(self) -> tuple[int, ...]:
@@ -69,6 +79,7 @@ class EvalSettings:
             patch_alpha=self.patch_alpha, original=self.original, num_templates=len(self.templates),
             templates_sha256=hashlib.sha256("\n".join(self.templates).encode()).hexdigest(),
             text_pretrained=self.text_pretrained, from_videos=self.from_videos,
+            precision=self.precision,
             fusion="per-view cosine (no logit scale) -> softmax over classes -> mean over views",
             half_classes_fusion="cosine averaged over views -> softmax over the half's classes present in the test set",
         )
@@ -117,7 +128,8 @@ def evaluate_split(source: VideoSource, settings: EvalSettings) -> list[dict]:
         enc = encode_frames(
             source, checkpoint=settings.checkpoint, num_frames=settings.num_frames, clips=settings.clips,
             crops=settings.crops, shard_size=settings.shard_size,
-            batch_size=settings.batch_size, workers=settings.workers, device=settings.device,
+            batch_size=settings.batch_size, batch_frames=settings.batch_frames, workers=settings.workers,
+            device=settings.device, precision=settings.precision,
             patch_alpha=settings.patch_alpha, original=settings.original, rank=0, world=1,
         )
         backends = enc.backends
@@ -127,7 +139,8 @@ def evaluate_split(source: VideoSource, settings: EvalSettings) -> list[dict]:
         for chunk in cache.iter_chunks():
             score_chunk(head, chunk.features, chunk.labels, chunk.indices, **score)
         failures = cache.failures()
-        cache_info = dict(path=str(cache.path), key=cache.key, encoded_videos_now=enc.encoded_videos)
+        cache_info = dict(path=str(cache.path), key=cache.key, encoded_videos_now=enc.encoded_videos,
+                          encoded_on=enc.device, encoded_precision=enc.precision)
     seconds = time.perf_counter() - started
     log.info("%s: %d videos scored, %d excluded, %.2f s", source.name, len(source.videos) - len(failures),
              len(failures), seconds)
@@ -149,18 +162,33 @@ def evaluate_split(source: VideoSource, settings: EvalSettings) -> list[dict]:
 
 def _score_from_videos(source: VideoSource, settings: EvalSettings, head, score: dict,
                        backends: Counter) -> list[tuple[int, str, str]]:
+    """Decode and encode every video (as encode-frames does, same rounding), then score."""
+    from ..env import default_workers
+    from ..model.runtime import allow_tf32, resolve_device, resolve_precision
+    from ..progress import Progress
+
+    device = resolve_device(settings.device)
+    precision = resolve_precision(settings.precision, device, option="--precision")
+    allow_tf32(device)
+    batch_frames = settings.batch_frames or default_batch_frames(device)
+    batch_size = settings.batch_size or videos_per_batch(batch_frames=batch_frames,
+                                                         views=settings.clips * settings.crops,
+                                                         num_frames=settings.num_frames)
+    workers = default_workers() if settings.workers is None else settings.workers
     encoder = encoder_identity(settings.checkpoint, patch_alpha=settings.patch_alpha, original=settings.original)
-    visual = load_visual(encoder, device=settings.device)
+    visual = load_visual(encoder, device=device)
     loader = eval_loader(source, list(range(len(source.videos))), num_frames=settings.num_frames, clips=settings.clips,
-                         crops=settings.crops, batch_size=settings.batch_size, workers=settings.workers)
+                         crops=settings.crops, batch_size=batch_size, workers=workers, device=device)
     failures = []
-    for batch in loader:
-        count_backends(backends, batch)
-        failures += [(i, os.path.relpath(p, source.videos.root), r) for i, p, r in batch["failures"]]
-        if batch["frames"] is None:
-            continue
-        feats = frame_features(visual, batch["frames"].to(settings.device)).cpu()
-        score_chunk(head, feats, batch["labels"].numpy(), batch["indices"].numpy(), **score)
+    with Progress(f"eval {source.name} (from videos)", total=len(source.videos), unit="videos") as bar:
+        for batch in loader:
+            count_backends(backends, batch)
+            failures += [(i, os.path.relpath(p, source.videos.root), r) for i, p, r in batch["failures"]]
+            if batch["frames"] is not None:
+                frames = batch["frames"].to(device, non_blocking=True)
+                feats = frame_features(visual, frames, precision=precision, batch_frames=batch_frames).cpu()
+                score_chunk(head, feats, batch["labels"].numpy(), batch["indices"].numpy(), **score)
+            bar.advance(len(batch["failures"]) + len(batch["indices"]))
     log_backends(backends, where=source.name)
     return failures
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ..errors import MoteError
+from ..progress import Progress
 from ..model.identity import normalise_pretrained, weights_identity
 from .cache import TextEmbeddings, TextRequest, lookup_text_cache, write_text_cache
 from .labels import fill_template
@@ -18,16 +19,20 @@ PROMPT_BATCH = 512
 
 
 def encode_class_names(model, tokenizer, class_names: Sequence[str], templates: Sequence[str], *, device="cpu"):
-    """t_c = normalize(mean_j normalize(text(template_j(c)))): returns [C, D] float32."""
+    """t_c = normalize(mean_j normalize(text(template_j(c)))): returns [C, D] float32.
+    In fp32 on every device: class embeddings are computed once and cached."""
     import torch
     import torch.nn.functional as F
 
     prompts = [fill_template(t, c) for c in class_names for t in templates]
     chunks = []
-    with torch.no_grad():
+    # A bar only when there are several batches of prompts (many classes).
+    with torch.inference_mode(), Progress("encode-text", total=len(prompts), unit="prompts",
+                                          enabled=len(prompts) > PROMPT_BATCH) as bar:
         for start in range(0, len(prompts), PROMPT_BATCH):
             tokens = tokenizer(prompts[start : start + PROMPT_BATCH]).to(device)
             chunks.append(F.normalize(model.encode_text(tokens).float(), dim=-1))
+            bar.advance(len(tokens))
     per_prompt = torch.cat(chunks).view(len(class_names), len(templates), -1)  # [C, J, D]
     return F.normalize(per_prompt.mean(dim=1), dim=-1).cpu()
 
@@ -61,7 +66,7 @@ def cached_text_embeddings(
     templates: Sequence[str],
     quick_gelu: bool | None = None,
     out: Path | None = None,
-    device: str = "cpu",
+    device: str = "auto",
     clip=None,
 ) -> TextResult:
     """Embeddings from the cache when it holds exactly this request, else computed
@@ -74,7 +79,9 @@ def cached_text_embeddings(
         return TextResult(cached, path, True, time.perf_counter() - started)
 
     from ..model.clip import build_clip, resolve_clip, tokenizer_for
+    from ..model.runtime import resolve_device
 
+    device = str(resolve_device(device))
     spec = resolve_clip(model, normalise_pretrained(model, pretrained), quick_gelu=quick_gelu)
     model_obj = clip if clip is not None else build_clip(spec, device=device, need_text=True)
     log.info("encoding %d classes x %d templates with %s", len(class_names), len(templates), model)

@@ -1,4 +1,10 @@
-"""One process or many under `torchrun`: who am I, which device, and summing metrics."""
+"""One process or many, under `torchrun` or `srun`: who am I, which device, and summing metrics.
+
+torchrun sets RANK / WORLD_SIZE / LOCAL_RANK and the rendezvous (MASTER_ADDR/PORT).
+srun without torchrun sets SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID; the
+rendezvous then comes from `env.rendezvous()` (the job's first node and a port
+from the job id, unless MASTER_ADDR / MASTER_PORT are set).
+"""
 
 from __future__ import annotations
 
@@ -7,7 +13,8 @@ from dataclasses import dataclass
 import torch
 import torch.distributed as dist
 
-from ..env import world_info
+from ..env import rendezvous, world_info
+from ..model.runtime import allow_tf32, resolve_device
 
 
 @dataclass(frozen=True)
@@ -26,18 +33,23 @@ class DistContext:
         return self.world_size > 1
 
 
-def init_distributed() -> DistContext:
-    """Join the process group when torchrun set WORLD_SIZE > 1: nccl on CUDA, gloo on CPU."""
+def init_distributed(device: str = "auto") -> DistContext:
+    """This process's device (`auto`: its GPU when CUDA is available) and, with more than
+    one process, the process group: nccl on CUDA, gloo on CPU."""
     info = world_info()
     world_size, rank, local_rank = info.world_size, info.rank, info.local_rank
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local_rank)
-        device = torch.device("cuda", local_rank)
-    else:
-        device = torch.device("cpu")
+    dev = resolve_device(device, local_rank=local_rank)
+    if dev.type == "cuda":
+        torch.cuda.set_device(dev)
+    allow_tf32(dev)
     if world_size > 1 and not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo", device_id=device if device.type == "cuda" else None)
-    return DistContext(rank=rank, world_size=world_size, local_rank=local_rank, device=device)
+        where = {}
+        if info.launcher == "slurm":  # no torchrun: say where to meet and who is who
+            address, port = rendezvous()
+            where = dict(init_method=f"tcp://{address}:{port}", rank=rank, world_size=world_size)
+        dist.init_process_group(backend="nccl" if dev.type == "cuda" else "gloo",
+                                device_id=dev if dev.type == "cuda" else None, **where)
+    return DistContext(rank=rank, world_size=world_size, local_rank=local_rank, device=dev)
 
 
 def shutdown_distributed(ctx: DistContext) -> None:

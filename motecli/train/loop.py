@@ -23,18 +23,20 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..constants import CROP_SIZE
+from ..env import default_workers
 from ..errors import MoteError
+from ..progress import Progress
 from ..model.clip import ClipSpec, resolve_clip
 from ..model.experts import draw_expert_indices, draw_wmr_taus, merge_weights_for_tau
 from ..model.loss import mote_loss
+from ..model.runtime import Precision, resolve_precision
 from ..model.scoring import cosine_scores, fuse_views
 from ..model.video_clip import VideoCLIP, VideoModelConfig, build_video_clip
 from ..checkpoints.training import (FORMAT, FORMAT_VERSION, capture_rng, checkpoint_mark, copy_checkpoint,
                                     load_training_checkpoint, restore_rng, save_training_checkpoint)
 from .data import TrainData, build_train_data, train_loader, val_loader
 from .distributed import DistContext, all_reduce_sum, barrier, init_distributed, shutdown_distributed
-from .precision import Precision, resolve_precision
-from .progress import EpochProgress, MetricsLog
+from .progress import MetricsLog
 from .recipe import LossSection, Recipe
 from .rundir import (BEST, LAST, METRICS, check_output, clear_run, continues_run, remove_checkpoint_temporaries,
                      resolve_resume)
@@ -75,24 +77,37 @@ def draw_routing(*, num_blocks: int, num_experts: int, generator: torch.Generato
     return indices, weights
 
 
+def use_fused_adamw(device: torch.device) -> bool:
+    """The fused AdamW kernel (one launch for all parameters, no host sync under
+    GradScaler) exists for CUDA tensors; elsewhere the default implementation."""
+    return device.type == "cuda"
+
+
 def build_optimizer(model: VideoCLIP, *, lr: float, clip_lr_ratio: float, weight_decay: float,
                     betas: tuple[float, float], eps: float) -> torch.optim.AdamW:
     """AdamW with two rates: the head at `lr`, CLIP's image encoder and logit_scale at
-    `lr * clip_lr_ratio`. Weight decay on every parameter, as the release does."""
+    `lr * clip_lr_ratio`. Weight decay on every parameter, as the release does.
+    Fused on CUDA (`use_fused_adamw`): the same update, computed in one kernel."""
     clip_params = [*model.visual.parameters(), model.logit_scale]
     groups = [
         dict(params=clip_params, lr=lr * clip_lr_ratio, name="clip"),
         dict(params=list(model.head.parameters()), lr=lr, name="head"),
     ]
-    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay)
+    fused = use_fused_adamw(model.logit_scale.device)
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused)
 
 
 def build_model(spec: ClipSpec, config: VideoModelConfig, *, seed: int, grad_checkpointing: bool,
-                device: torch.device) -> VideoCLIP:
+                device: torch.device, compile_visual: bool = False) -> VideoCLIP:
     torch.manual_seed(seed)  # the head's initialisation draws from the global generator
     model = build_video_clip(spec, config, device=device)
     if grad_checkpointing:
         model.visual.set_grad_checkpointing(True)
+    if compile_visual:
+        # In place (nn.Module.compile): the parameters and state-dict keys stay those of
+        # the eager module, so checkpoints do not depend on the setting. The head is
+        # left eager: its expert indices change every step and would recompile it.
+        model.visual.compile()
     return model.train()
 
 
@@ -151,7 +166,7 @@ def _micro_step(run: RunState, batch: dict, *, ctx: DistContext, sync: bool) -> 
     defer_sync = isinstance(run.step_module, DistributedDataParallel) and not sync
     with (run.step_module.no_sync() if defer_sync else contextlib.nullcontext()), run.precision.autocast():
         loss, parts, logits = run.step_module(frames, labels, run.text, expert_indices=indices,
-                                              merge_weights=merge.to(ctx.device))
+                                              merge_weights=merge.to(ctx.device, non_blocking=True))
     run.scaler.scale(loss * (weight / run.accumulation)).backward()
     n = float(labels.numel()) * weight
     correct = (logits.argmax(-1) == labels).sum() * weight
@@ -160,17 +175,23 @@ def _micro_step(run: RunState, batch: dict, *, ctx: DistContext, sync: bool) -> 
 
 
 def train_one_epoch(run: RunState, loader, *, ctx: DistContext, metrics: MetricsLog, log_every: int) -> EpochStats:
-    """One pass over `loader`: run.steps_per_epoch optimizer steps from step run.step."""
+    """One pass over `loader`: run.steps_per_epoch optimizer steps from step run.step.
+
+    Nothing here waits for the GPU between steps: the running sums stay on the device
+    and are read every `log_every` steps (and at the end of the epoch); the bar's
+    clips/s comes from host-side counts."""
     run.step_module.train()
-    # Running sums kept on the device (no host sync per step): loss, correct, clips, loss parts.
+    # Running sums kept on the device: loss, correct, clips, loss parts.
     acc = torch.zeros(len(SUM_KEYS), dtype=torch.float64, device=ctx.device)
     failures, window_clips = 0, 0.0
     window_start = started = time.perf_counter()
     batches = iter(loader)
     optimizer = run.optimizer
-    with EpochProgress(epoch=run.epoch, epochs=run.epochs, total=run.steps_per_epoch, enabled=ctx.is_main) as bar:
+    with Progress(f"epoch {run.epoch + 1}/{run.epochs}", total=run.steps_per_epoch, unit="steps", rate_unit="clips",
+                  enabled=ctx.is_main, transient=True) as bar:
         for step in range(run.step, run.step + run.steps_per_epoch):
             run.scheduler.step_to(step)
+            step_clips = 0.0
             for micro in range(run.accumulation):
                 batch = next(batches)
                 for index, path, reason in batch["failures"]:
@@ -178,24 +199,25 @@ def train_one_epoch(run: RunState, loader, *, ctx: DistContext, metrics: Metrics
                 failures += len(batch["failures"])
                 sums, n = _micro_step(run, batch, ctx=ctx, sync=micro == run.accumulation - 1)
                 acc += sums
-                window_clips += n
+                step_clips += n
             run.scaler.step(optimizer)
             run.scaler.update()
             optimizer.zero_grad(set_to_none=True)
+            window_clips += step_clips
 
             lr_head = optimizer.param_groups[1]["lr"]
+            shown = {}
             if (step + 1) % log_every == 0:
-                loss_sum, _, seen, *_ = acc.tolist()
+                loss_sum, _, seen, *_ = acc.tolist()  # the only host sync of the loop
                 window, loss_sum, seen = all_reduce_sum(ctx, [window_clips, loss_sum, seen])
                 now = time.perf_counter()
                 metrics.write(kind="step", epoch=step / run.steps_per_epoch, step=step + 1, lr_head=lr_head,
                               lr_clip=optimizer.param_groups[0]["lr"], loss=loss_sum / max(seen, 1),
                               clips_per_s=window / max(now - window_start, 1e-9))
                 window_clips, window_start = 0.0, now
-            if bar.enabled:
-                loss_sum, _, seen, *_ = acc.tolist()
-                bar.update(loss=loss_sum / max(seen, 1), lr=lr_head,
-                           clips_per_s=seen * ctx.world_size / max(time.perf_counter() - started, 1e-9))
+                shown["loss"] = f"{loss_sum / max(seen, 1):.4f}"
+            # Clips of every rank (the same micro-batch on each), without asking the device.
+            bar.advance(1, work=step_clips * ctx.world_size, lr=f"{lr_head:.2e}", **shown)
 
     totals = dict(zip((*SUM_KEYS, "failures"), all_reduce_sum(ctx, [*acc.tolist(), failures])))
     clips = max(totals["clips"], 1.0)
@@ -272,7 +294,8 @@ def setup_run(recipe: Recipe, data: TrainData, *, ctx: DistContext) -> RunState:
     config = VideoModelConfig.for_clip(spec, layers=m.layers, num_experts=m.experts, num_frames=m.num_frames)
     text = _class_embeddings(spec=spec, pretrained=m.pretrained, quick_gelu=m.quick_gelu, class_names=data.class_names,
                              templates_file=recipe.data.templates_file, ctx=ctx).to(ctx.device)
-    model = build_model(spec, config, seed=r.seed, grad_checkpointing=r.grad_checkpointing, device=ctx.device)
+    model = build_model(spec, config, seed=r.seed, grad_checkpointing=r.grad_checkpointing, device=ctx.device,
+                        compile_visual=r.compile)
     optimizer = build_optimizer(model, lr=s.lr, clip_lr_ratio=s.clip_lr_ratio, weight_decay=s.weight_decay,
                                 betas=s.betas, eps=s.eps)
     precision = resolve_precision(r.precision, ctx.device)
@@ -288,8 +311,12 @@ def setup_run(recipe: Recipe, data: TrainData, *, ctx: DistContext) -> RunState:
     )
 
 
+def _workers(recipe: Recipe) -> int:
+    return default_workers() if recipe.data.workers is None else recipe.data.workers
+
+
 def _train_loader(recipe: Recipe, data: TrainData, *, ctx: DistContext, micro_batch: int, epoch: int):
-    return train_loader(data.train, batch_size=micro_batch, workers=recipe.data.workers, seed=recipe.run.seed,
+    return train_loader(data.train, batch_size=micro_batch, workers=_workers(recipe), seed=recipe.run.seed,
                         epoch=epoch, rank=ctx.rank, world_size=ctx.world_size, pin_memory=ctx.device.type == "cuda")
 
 
@@ -351,7 +378,7 @@ def train_while_improving(run: RunState, *, recipe: Recipe, data: TrainData, ctx
     run.best_top1 already describe the epoch just yielded.
     """
     r = recipe.run
-    val = (val_loader(data.val, batch_size=run.micro_batch, workers=recipe.data.workers, rank=ctx.rank,
+    val = (val_loader(data.val, batch_size=run.micro_batch, workers=_workers(recipe), rank=ctx.rank,
                       world_size=ctx.world_size) if data.val is not None and r.val_every else None)
     while run.epoch < run.epochs:
         loader = _train_loader(recipe, data, ctx=ctx, micro_batch=run.micro_batch, epoch=run.epoch)
@@ -422,15 +449,16 @@ def fit(recipe: Recipe, data: TrainData, *, ctx: DistContext, resume: str | None
 
 
 def train(recipe: Recipe, *, resume: str | None = None, overwrite: bool = False,
-          ctx: DistContext | None = None) -> TrainResult:
-    """`mote train`: build the data of the recipe, then fit; sets up and tears down torchrun's group.
+          ctx: DistContext | None = None, device: str = "auto") -> TrainResult:
+    """`mote train`: build the data of the recipe, then fit; sets up and tears down the
+    process group of torchrun or srun. `device`: auto (this process's GPU if any), cpu, cuda.
     A caller that trains several runs in one process group (`mote few-shot`) passes its `ctx`,
-    which is then used and left up."""
+    which is then used and left up (`device` is then the ctx's)."""
     output = Path(recipe.run.output)
     resume_path = resolve_resume(resume, output)  # fail before any data is built
     check_output(output, resume=resume_path, overwrite=overwrite)
     own_group = ctx is None
-    ctx = init_distributed() if own_group else ctx
+    ctx = init_distributed(device) if own_group else ctx
     if not ctx.is_main:
         log.setLevel(logging.WARNING)  # one copy of the progress lines; warnings from every rank
     try:

@@ -69,7 +69,7 @@ class DataSection:
     frame_store: bool = False  # read frames from `mote decode` stores instead of videos
     train_store: str | None = None  # store folders; absent = the dataset registry's location
     val_store: str | None = None
-    workers: int = 4
+    workers: int | None = None  # absent = min(8, CPUs - 1), shared by the processes of a node
     flip: bool = True  # False for direction-sensitive classes without a label swap (the synthetic set)
     grayscale: bool | None = None  # absent = on (p = 0.2), off for SSv2
     crop: str = "release"  # the release's GroupRandomSizedCrop, or "torchvision" (RandomResizedCrop, a deviation)
@@ -107,6 +107,7 @@ class RunSection:
     seed: int = SEED
     precision: str = "auto"
     grad_checkpointing: bool = False
+    compile: bool = False  # torch.compile the CLIP image encoder
     val_every: int = 1  # epochs between validations; 0 = never
     log_every: int = 10  # optimizer steps between metrics.jsonl step lines
 
@@ -220,7 +221,7 @@ def _check(recipe: Recipe, origin: str) -> None:
             raise MoteError(f"{origin}: {key}: expected a positive integer, got {value}")
     for key, value in {"solver.lr": s.lr, "solver.clip_lr_ratio": s.clip_lr_ratio, "solver.warmup_epochs": s.warmup_epochs,
                        "solver.weight_decay": s.weight_decay, "data.workers": d.workers, "run.val_every": r.val_every}.items():
-        if value < 0:
+        if value is not None and value < 0:
             raise MoteError(f"{origin}: {key}: expected a non-negative value, got {value}")
     if s.warmup_epochs > s.epochs:
         raise MoteError(f"{origin}: solver.warmup_epochs: {s.warmup_epochs} is longer than solver.epochs = {s.epochs}")

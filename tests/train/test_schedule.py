@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from motecli.errors import MoteError
-from motecli.train.precision import resolve_precision
+from motecli.model.runtime import resolve_precision
 from motecli.train.schedule import WarmupCosine
 
 BASE, RATIO = 5e-5, 0.07
