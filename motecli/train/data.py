@@ -141,8 +141,9 @@ def train_loader(dataset: Dataset, *, batch_size: int, workers: int, seed: int, 
                       persistent_workers=False, worker_init_fn=worker_init_fn())
 
 
-def val_loader(dataset: Dataset, *, batch_size: int, workers: int, rank: int, world_size: int) -> DataLoader:
+def val_loader(dataset: Dataset, *, batch_size: int, workers: int, rank: int, world_size: int,
+               pin_memory: bool = False) -> DataLoader:
     """Every validation clip exactly once across ranks (strided shards, no padding)."""
     shard = Subset(dataset, list(range(rank, len(dataset), world_size)))
     return DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=workers, collate_fn=_collate,
-                      worker_init_fn=worker_init_fn())
+                      worker_init_fn=worker_init_fn(), pin_memory=pin_memory)

@@ -237,7 +237,7 @@ def validate(model: VideoCLIP, *, loader, text: torch.Tensor, precision: Precisi
         failures += len(batch["failures"])
         if batch["frames"] is None:
             continue
-        frames = batch["frames"].to(ctx.device)  # [B, V, T, 3, H, W]
+        frames = batch["frames"].to(ctx.device, non_blocking=True)  # [B, V, T, 3, H, W]
         b, views = frames.shape[:2]
         with precision.autocast():
             _, v = model.video_features(model.encode_frames(frames.flatten(0, 1)))  # [B*V, D]
@@ -379,7 +379,8 @@ def train_while_improving(run: RunState, *, recipe: Recipe, data: TrainData, ctx
     """
     r = recipe.run
     val = (val_loader(data.val, batch_size=run.micro_batch, workers=_workers(recipe), rank=ctx.rank,
-                      world_size=ctx.world_size) if data.val is not None and r.val_every else None)
+                      world_size=ctx.world_size, pin_memory=ctx.device.type == "cuda")
+           if data.val is not None and r.val_every else None)
     while run.epoch < run.epochs:
         loader = _train_loader(recipe, data, ctx=ctx, micro_batch=run.micro_batch, epoch=run.epoch)
         stats = train_one_epoch(run, loader, ctx=ctx, metrics=metrics, log_every=r.log_every)
