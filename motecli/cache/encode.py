@@ -112,6 +112,33 @@ def videos_per_batch(*, batch_frames: int, views: int, num_frames: int) -> int:
     return max(1, batch_frames // (views * num_frames))
 
 
+@dataclass(frozen=True)
+class EncodeSetup:
+    """How the image encoder runs over videos (encode-frames, eval from videos, predict)."""
+
+    device: object  # torch.device
+    precision: object  # model.runtime.Precision
+    batch_frames: int  # frames per encoder call
+    batch_size: int  # videos per DataLoader batch
+    workers: int
+
+
+def encode_setup(*, device: str, precision: str, batch_size: int | None, batch_frames: int | None,
+                 workers: int | None, views: int, num_frames: int, local_rank: int = 0) -> EncodeSetup:
+    """Resolve `auto`s and defaults: the device (this process's GPU under torchrun or
+    srun), the autocast precision, the batch in frames and videos, the workers; TF32 on GPU."""
+    from ..model.runtime import allow_tf32, resolve_device, resolve_precision
+
+    dev = resolve_device(device, local_rank=local_rank)
+    allow_tf32(dev)
+    batch_frames = batch_frames or default_batch_frames(dev)
+    return EncodeSetup(
+        device=dev, precision=resolve_precision(precision, dev, option="--precision"), batch_frames=batch_frames,
+        batch_size=batch_size or videos_per_batch(batch_frames=batch_frames, views=views, num_frames=num_frames),
+        workers=default_workers() if workers is None else workers,
+    )
+
+
 def frame_features(visual, frames, *, precision=None, batch_frames: int | None = None):
     """CLIP features of every frame, rounded to the cache's float16:
     [B, V, T, 3, S, S] -> [B, V, T, D]. Evaluation from videos uses the same
@@ -169,23 +196,15 @@ def encode_frames(
     counts, where, timings = (0, 0), None, {}
     backends: Counter = Counter()
     if todo:
-        from ..model.runtime import allow_tf32, resolve_device, resolve_precision
-
-        dev = resolve_device(device, local_rank=info.local_rank)
-        prec = resolve_precision(precision, dev, option="--precision")
-        allow_tf32(dev)
-        batch_frames = batch_frames or default_batch_frames(dev)
-        batch_size = batch_size or videos_per_batch(batch_frames=batch_frames, views=clips * crops,
-                                                    num_frames=num_frames)
-        workers = default_workers() if workers is None else workers
+        run = encode_setup(device=device, precision=precision, batch_size=batch_size, batch_frames=batch_frames,
+                           workers=workers, views=clips * crops, num_frames=num_frames, local_rank=info.local_rank)
         log.info("%s: encoding %d of %d shards (rank %d of %d) on %s, %s, %d videos per batch, %d workers",
-                 cache.path, len(todo), cache.num_shards, rank, world, dev, prec.name, batch_size, workers)
-        visual = load_visual(encoder, device=dev)
-        counts, timings = _encode_shards(cache, todo, source, visual, precision=prec, num_frames=num_frames,
-                                         clips=clips, crops=crops, batch_size=batch_size, batch_frames=batch_frames,
-                                         workers=workers, device=dev, dim=encoder.dim, progress=progress,
-                                         backends=backends)
-        where = (str(dev), prec.name)
+                 cache.path, len(todo), cache.num_shards, rank, world, run.device, run.precision.name,
+                 run.batch_size, run.workers)
+        visual = load_visual(encoder, device=run.device)
+        counts, timings = _encode_shards(cache, todo, source, visual, run, num_frames=num_frames, clips=clips,
+                                         crops=crops, dim=encoder.dim, progress=progress, backends=backends)
+        where = (str(run.device), run.precision.name)
     log_backends(backends, where=str(cache.path))
     complete = not cache.missing_shards()
     if complete:
@@ -252,9 +271,9 @@ class _ShardBuffer:
                          ok=self.ok, errors=self.errors)
 
 
-def _encode_shards(cache: FrameCache, todo: list[int], source: VideoSource, visual, *, precision, num_frames: int,
-                   clips: int, crops: int, batch_size: int, batch_frames: int, workers: int, device,
-                   dim: int, progress: bool, backends: Counter) -> tuple[tuple[int, int], dict]:
+def _encode_shards(cache: FrameCache, todo: list[int], source: VideoSource, visual, run: EncodeSetup, *,
+                   num_frames: int, clips: int, crops: int, dim: int, progress: bool,
+                   backends: Counter) -> tuple[tuple[int, int], dict]:
     """One loader over every video of `todo` (its workers decode across shard boundaries
     while the model runs); each shard is written as soon as its last row is in.
     Counts the readers in `backends`. Returns ((videos encoded, failed), timings)."""
@@ -262,8 +281,8 @@ def _encode_shards(cache: FrameCache, todo: list[int], source: VideoSource, visu
     buffers: dict[int, _ShardBuffer] = {}
     encoded = failed = 0
     wait = compute = write = 0.0
-    loader = eval_loader(source, indices, num_frames=num_frames, clips=clips, crops=crops, batch_size=batch_size,
-                         workers=workers, device=device)
+    loader = eval_loader(source, indices, num_frames=num_frames, clips=clips, crops=crops, batch_size=run.batch_size,
+                         workers=run.workers, device=run.device)
     batches = iter(loader)
     with Progress("encode-frames", total=len(indices), unit="videos", enabled=progress) as bar:
         while True:
@@ -279,8 +298,9 @@ def _encode_shards(cache: FrameCache, todo: list[int], source: VideoSource, visu
                 log.warning("video %d (%s) excluded: %s", index, path, reason)
                 rows.append((index, None, reason))
             if batch["frames"] is not None:
-                frames = batch["frames"].to(device, non_blocking=True)
-                feats = frame_features(visual, frames, precision=precision, batch_frames=batch_frames).cpu().numpy()
+                frames = batch["frames"].to(run.device, non_blocking=True)
+                feats = frame_features(visual, frames, precision=run.precision,
+                                       batch_frames=run.batch_frames).cpu().numpy()
                 rows += [(int(i), f, "") for i, f in zip(batch["indices"].tolist(), feats)]
             t2 = time.perf_counter()
             compute += t2 - t1
@@ -292,7 +312,8 @@ def _encode_shards(cache: FrameCache, todo: list[int], source: VideoSource, visu
                                                            num_frames=num_frames, dim=dim)
                 buffer.put(index, feats, reason)
                 if buffer.remaining == 0:
-                    cache.write(shard, buffer.rows_of(source), attrs=dict(device=str(device), precision=precision.name))
+                    cache.write(shard, buffer.rows_of(source),
+                                attrs=dict(device=str(run.device), precision=run.precision.name))
                     encoded += len(buffer.rows)
                     failed += int((buffer.ok == 0).sum())
                     del buffers[shard]

@@ -9,7 +9,16 @@ import typer
 
 from ..cli_app import app
 from ..constants import TFM_K, TFM_SCALE, ZERO_SHOT_CLIPS
-from .evaluate import CHECKPOINT_HELP, _checkpoint_path, _num_frames
+from .evaluate import (
+    CHECKPOINT_HELP,
+    _batch,
+    _batch_frames,
+    _checkpoint_path,
+    _device,
+    _num_frames,
+    _precision,
+    _workers,
+)
 
 
 @app.command("predict")
@@ -30,9 +39,8 @@ def predict_cmd(
     tfm_scale: float = typer.Option(TFM_SCALE, "--tfm-scale", metavar="SCALE", help="Modulation scale lambda."),
     tfm_k: int = typer.Option(TFM_K, "--tfm-k", metavar="K", help="Modulation neighbours k."),
     templates: Optional[Path] = typer.Option(None, "--templates", metavar="FILE", help="Prompt templates file (default: the 28)."),
-    batch_size: int = typer.Option(8, "--batch-size", "-b", metavar="N", help="Videos per batch."),
-    workers: int = typer.Option(0, "--workers", "-j", metavar="N", help="DataLoader workers decoding videos."),
-    device: str = typer.Option("cpu", "--device", metavar="DEVICE", help="torch device, e.g. cuda."),
+    batch_size: Optional[int] = _batch, batch_frames: Optional[int] = _batch_frames,
+    workers: Optional[int] = _workers, device: str = _device, precision: str = _precision,
 ) -> None:
     """Top-k classes of each video from a merged model; unreadable videos are listed, not fatal."""
     import json
@@ -50,7 +58,7 @@ def predict_cmd(
     settings = EvalSettings(
         checkpoint=checkpoint, protocol="zero-shot", clips=clips, crops=crops, num_frames=_num_frames(checkpoint, frames),
         modulation=modulation, scales=(tfm_scale,), k=tfm_k, templates=read_templates_file(templates),
-        batch_size=batch_size, workers=workers, device=device,
+        batch_size=batch_size, workers=workers, device=device, precision=precision, batch_frames=batch_frames,
     )
     report = run_predict(inputs=inputs, class_names=names, settings=settings, top_k=top_k)
     if as_json:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from ..cache.encode import encoder_identity, frame_features, load_visual
+from ..cache.encode import encode_setup, encoder_identity, frame_features, load_visual
 from ..cache.source import VideoSource, eval_loader
 from ..checkpoints.merged import load_head, read_merged_metadata
 from ..errors import MoteError
@@ -107,20 +107,25 @@ def predict(videos: list[Path], class_names: list[str], settings: EvalSettings, 
     text, _, _ = class_text_embeddings(meta, class_names, settings)
     modulation = Modulation(finetune_text=finetune_text.float(), k=settings.k,
                             scales=settings.scales[:1] if settings.modulation else ())
+    run = encode_setup(device=settings.device, precision=settings.precision, batch_size=settings.batch_size,
+                       batch_frames=settings.batch_frames, workers=settings.workers,
+                       views=settings.clips * settings.crops, num_frames=settings.num_frames)
     encoder = encoder_identity(settings.checkpoint, patch_alpha=settings.patch_alpha, original=settings.original)
-    visual = load_visual(encoder, device=settings.device)
+    visual = load_visual(encoder, device=run.device)
     # Absolute paths under root "/": VideoList joins root and path.
     items = VideoList(Path("/"), [(str(v), 0) for v in videos], list(class_names), "mote predict")
     source = VideoSource(videos=items, name="predict", dataset=None, split=None)
     loader = eval_loader(source, list(range(len(videos))), num_frames=settings.num_frames, clips=settings.clips,
-                         crops=settings.crops, batch_size=settings.batch_size, workers=settings.workers)
+                         crops=settings.crops, batch_size=run.batch_size, workers=run.workers, device=run.device)
     report = PredictReport(classes=list(class_names))
     k = min(top_k, len(class_names))
     for batch in loader:
         report.unreadable += [(path, reason) for _, path, reason in batch["failures"]]
         if batch["frames"] is None:
             continue
-        feats = frame_features(visual, batch["frames"].to(settings.device)).cpu()  # [B, V, T, D]
+        frames = batch["frames"].to(run.device, non_blocking=True)
+        feats = frame_features(visual, frames, precision=run.precision, batch_frames=run.batch_frames)  # [B, V, T, D]
+        feats = feats.cpu()
         sims = view_similarities(head, feats, test_text=text, modulation=modulation)[0]  # [B, V, C]
         probs, ids = fuse_views(sims).topk(k, dim=-1)  # [B, k]
         for row, (index, backend, fallback) in enumerate(batch["backends"]):

@@ -22,13 +22,12 @@ from collections import Counter
 from ..cache.encode import (
     DEFAULT_SHARD_SIZE,
     count_backends,
-    default_batch_frames,
     encode_frames,
+    encode_setup,
     encoder_identity,
     frame_features,
     load_visual,
     log_backends,
-    videos_per_batch,
 )
 from ..cache.source import VideoSource, eval_loader
 from ..constants import HALF_CLASS_SEEDS
@@ -163,30 +162,23 @@ def evaluate_split(source: VideoSource, settings: EvalSettings) -> list[dict]:
 def _score_from_videos(source: VideoSource, settings: EvalSettings, head, score: dict,
                        backends: Counter) -> list[tuple[int, str, str]]:
     """Decode and encode every video (as encode-frames does, same rounding), then score."""
-    from ..env import default_workers
-    from ..model.runtime import allow_tf32, resolve_device, resolve_precision
     from ..progress import Progress
 
-    device = resolve_device(settings.device)
-    precision = resolve_precision(settings.precision, device, option="--precision")
-    allow_tf32(device)
-    batch_frames = settings.batch_frames or default_batch_frames(device)
-    batch_size = settings.batch_size or videos_per_batch(batch_frames=batch_frames,
-                                                         views=settings.clips * settings.crops,
-                                                         num_frames=settings.num_frames)
-    workers = default_workers() if settings.workers is None else settings.workers
+    run = encode_setup(device=settings.device, precision=settings.precision, batch_size=settings.batch_size,
+                       batch_frames=settings.batch_frames, workers=settings.workers,
+                       views=settings.clips * settings.crops, num_frames=settings.num_frames)
     encoder = encoder_identity(settings.checkpoint, patch_alpha=settings.patch_alpha, original=settings.original)
-    visual = load_visual(encoder, device=device)
+    visual = load_visual(encoder, device=run.device)
     loader = eval_loader(source, list(range(len(source.videos))), num_frames=settings.num_frames, clips=settings.clips,
-                         crops=settings.crops, batch_size=batch_size, workers=workers, device=device)
+                         crops=settings.crops, batch_size=run.batch_size, workers=run.workers, device=run.device)
     failures = []
     with Progress(f"eval {source.name} (from videos)", total=len(source.videos), unit="videos") as bar:
         for batch in loader:
             count_backends(backends, batch)
             failures += [(i, os.path.relpath(p, source.videos.root), r) for i, p, r in batch["failures"]]
             if batch["frames"] is not None:
-                frames = batch["frames"].to(device, non_blocking=True)
-                feats = frame_features(visual, frames, precision=precision, batch_frames=batch_frames).cpu()
+                frames = batch["frames"].to(run.device, non_blocking=True)
+                feats = frame_features(visual, frames, precision=run.precision, batch_frames=run.batch_frames).cpu()
                 score_chunk(head, feats, batch["labels"].numpy(), batch["indices"].numpy(), **score)
             bar.advance(len(batch["failures"]) + len(batch["indices"]))
     log_backends(backends, where=source.name)

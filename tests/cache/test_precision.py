@@ -32,7 +32,7 @@ def fused_probabilities(cache: FrameCache, merged, class_names) -> tuple[np.ndar
     head, _, finetune = load_head(merged, meta)
     settings = EvalSettings(checkpoint=merged, protocol="zero-shot", clips=3, crops=1, num_frames=8, modulation=True,
                             scales=(0.05,), k=TFM_K, templates=read_templates_file(None))
-    text, _ = class_text_embeddings(meta, class_names, settings)
+    text = class_text_embeddings(meta, class_names, settings)[0]
     indices, probs = [], []
     for chunk in cache.iter_chunks():
         sims = view_similarities(head, torch.from_numpy(chunk.features), test_text=text,
