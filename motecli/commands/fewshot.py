@@ -62,6 +62,8 @@ def few_shot_cmd(
     set_: List[str] = _set, head_only: bool = _head_only, checkpoint: Optional[Path] = _checkpoint,
     results_dir: Optional[Path] = _results, fmt: str = _format, plot: bool = _plot, prune: bool = _prune,
     batch_size: int = _batch,
+    device: str = typer.Option("auto", "--device", help="auto (each process's GPU when CUDA is available, else the "
+                                                         "CPU), cpu, cuda or cuda:N."),
 ) -> None:
     """All-way few-shot as the paper runs it: per (K, seed) draw the list, fine-tune CLIP + MoTE,
     merge, evaluate the test split with one view; then top-1 per K beside the paper's Table 5."""
@@ -88,7 +90,8 @@ def few_shot_cmd(
     from ..fewshot.grid import grid_tables, run_grid
 
     console = Console(stderr=True, soft_wrap=True)
-    report = run_grid(spec, on_cell=lambda r: console.print(_progress_line(r), markup=False), plot=plot)
+    report = run_grid(spec, on_cell=lambda r: console.print(_progress_line(r), markup=False), plot=plot,
+                      device=device)
     if report.records:  # rank 0 under torchrun
         tables = grid_tables(report.grid)
         writer = {"table": fewshot_table.to_text, "csv": fewshot_table.to_csv, "markdown": fewshot_table.to_markdown,

@@ -67,12 +67,13 @@ def run_cell(grid: Grid, cell: Cell, *, ctx, start: Path | None) -> dict | None:
 
 
 def run_grid(spec: GridSpec, *, on_cell: Callable[[CellReport], None] | None = None,
-             formats: tuple[str, ...] = tuple(TABLE_FILES), plot: bool = True) -> GridReport:
-    """Every cell of `spec` (see the module docstring); the table files and plot at the end."""
+             formats: tuple[str, ...] = tuple(TABLE_FILES), plot: bool = True, device: str = "auto") -> GridReport:
+    """Every cell of `spec` (see the module docstring); the table files and plot at the end.
+    `device`: auto (this process's GPU when CUDA is available), cpu, cuda."""
     from ..train.distributed import barrier, init_distributed, shutdown_distributed
 
     started = time.perf_counter()
-    ctx = init_distributed()
+    ctx = init_distributed(device)
     if spec.head_only and ctx.enabled:
         shutdown_distributed(ctx)
         raise MoteError("--head-only trains on cached features in one process; run it without torchrun")
