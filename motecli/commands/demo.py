@@ -16,9 +16,9 @@ def demo(
     recipe: Path = typer.Option(Path("recipes/tiny.toml"), "--recipe", metavar="FILE", help="A recipe with data.synthetic = true."),
     set_: List[str] = typer.Option([], "--set", metavar="KEY=VALUE", help="Recipe override, e.g. --set solver.epochs=4 (repeatable)."),
     plot: bool = typer.Option(True, "--plot/--no-plot", help="Draw the per-class and trade-off PNGs (needs matplotlib)."),
-    device: str = typer.Option("auto", "--device", help="auto (a GPU when CUDA is available, else the CPU), cpu, cuda or cuda:N."),
+    device: str = typer.Option("auto", "--device", metavar="DEVICE", help="auto (a GPU when CUDA is available, else the CPU), cpu, cuda or cuda:N."),
     workers: Optional[int] = typer.Option(
-        None, "--workers", "-j", help="DataLoader processes decoding videos for the frame caches (default: min(8, CPUs - 1)).",
+        None, "--workers", "-j", metavar="N", help="DataLoader processes decoding videos for the frame caches (default: min(8, CPUs - 1)).",
     ),
 ) -> None:
     """Synthetic videos -> text cache -> train tiny -> merge -> frame cache -> eval (close-set and zero-shot, +/- modulation)."""

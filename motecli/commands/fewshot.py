@@ -53,6 +53,8 @@ _format = typer.Option("table", "--format", "-f", metavar="table|csv|markdown|js
 _plot = typer.Option(True, "--plot/--no-plot", help="Draw OUT_DIR/few-shot.png (needs matplotlib; else skipped).")
 _prune = typer.Option(False, "--prune-checkpoints", help="Delete a cell's last.pt once its results are written.")
 _batch = typer.Option(8, "--batch-size", "-b", metavar="N", help="Videos per batch when encoding the test split.")
+_device = typer.Option("auto", "--device", metavar="DEVICE",
+                       help="auto (each process's GPU when CUDA is available, else the CPU), cpu, cuda or cuda:N.")
 
 
 @app.command("few-shot")
@@ -62,8 +64,7 @@ def few_shot_cmd(
     set_: List[str] = _set, head_only: bool = _head_only, checkpoint: Optional[Path] = _checkpoint,
     results_dir: Optional[Path] = _results, fmt: str = _format, plot: bool = _plot, prune: bool = _prune,
     batch_size: int = _batch,
-    device: str = typer.Option("auto", "--device", help="auto (each process's GPU when CUDA is available, else the "
-                                                         "CPU), cpu, cuda or cuda:N."),
+    device: str = _device,
 ) -> None:
     """All-way few-shot as the paper runs it: per (K, seed) draw the list, fine-tune CLIP + MoTE,
     merge, evaluate the test split with one view; then top-1 per K beside the paper's Table 5."""

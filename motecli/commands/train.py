@@ -24,7 +24,7 @@ def train_command(
         False, "--overwrite", help="Replace the run already in the output folder (default: refuse; see --resume auto).",
     ),
     device: str = typer.Option(
-        "auto", "--device", help="auto (each process's GPU when CUDA is available, else the CPU), cpu, cuda or cuda:N.",
+        "auto", "--device", metavar="DEVICE", help="auto (each process's GPU when CUDA is available, else the CPU), cpu, cuda or cuda:N.",
     ),
 ) -> None:
     """Full fine-tuning of the CLIP image encoder and the MoTE head; one CPU to many GPUs under torchrun or srun."""
