@@ -77,7 +77,7 @@ def test_train_under_torchrun_builds_the_data_on_rank_0_first(tmp_path, monkeypa
     mote_log = logging.getLogger("mote")
     monkeypatch.setattr(mote_log, "level", mote_log.level)  # train() quiets the log of ranks > 0; restored after
     ctx = DistContext(rank=rank, world_size=2, local_rank=rank, device=torch.device("cpu"))
-    monkeypatch.setattr(loop, "init_distributed", lambda: ctx)
+    monkeypatch.setattr(loop, "init_distributed", lambda device="auto": ctx)
     monkeypatch.setattr(loop, "barrier", lambda c: events.append("barrier"))
     monkeypatch.setattr(loop, "build_train_data", lambda *a, **k: events.append("build") or "data")
     monkeypatch.setattr(loop, "shutdown_distributed", lambda c: events.append("shutdown"))
@@ -94,7 +94,7 @@ def test_train_under_torchrun_builds_the_data_on_rank_0_first(tmp_path, monkeypa
 
 def test_train_leaves_the_process_group_when_fit_fails(tmp_path, monkeypatch):
     events = []
-    monkeypatch.setattr(loop, "init_distributed", lambda: CPU)
+    monkeypatch.setattr(loop, "init_distributed", lambda device="auto": CPU)
     monkeypatch.setattr(loop, "build_train_data", lambda *a, **k: "data")
     monkeypatch.setattr(loop, "shutdown_distributed", lambda c: events.append("shutdown"))
 
