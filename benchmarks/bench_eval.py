@@ -95,8 +95,7 @@ def write_random_cache(work: Path, n: int) -> Path:
 
     from mote_builders import merged_for
 
-    from motecli.cache.encode import cache_manifest, default_cache_dir, encoder_identity
-    from motecli.cache.frames import FrameCache, ShardRows
+    from motecli.cache.encode import open_frame_cache
     from motecli.cache.source import VideoSource
     from motecli.data.layouts import VideoList
 
@@ -105,16 +104,13 @@ def write_random_cache(work: Path, n: int) -> Path:
     merged = merged_for(work, names)
     items = [(f"fake/{i:07d}.mp4", i % len(names)) for i in range(n)]
     source = VideoSource(videos=VideoList(work, items, names, f"random {n}"), name=f"random{n}", dataset=None, split=None)
-    encoder = encoder_identity(merged)
-    manifest = cache_manifest(source, encoder, num_frames=T, clips=V, crops=1, shard_size=256)
-    cache = FrameCache.prepare(default_cache_dir(source, manifest), manifest)
+    cache = open_frame_cache(source, checkpoint=merged, num_frames=T, clips=V, crops=1, shard_size=256)
+    keys = source.video_keys()  # rows are per video (cache/frames.py)
     rng = np.random.default_rng(0)
-    for shard in range(cache.num_shards):
-        rows = cache.shard_range(shard)
-        cache.write(shard, ShardRows(
-            features=rng.standard_normal((len(rows), V, T, encoder.dim), dtype=np.float32).astype(np.float16),
-            labels=np.array([items[i][1] for i in rows]), indices=np.array(list(rows)), ok=np.ones(len(rows), np.uint8),
-            errors=[""] * len(rows)))
+    for start in range(0, n, 256):
+        rows = keys[start : start + 256]
+        cache.write_videos(rows, rng.standard_normal((len(rows), V, T, cache.view_shape[2]), dtype=np.float32)
+                           .astype(np.float16), np.ones(len(rows), np.uint8), [""] * len(rows))
     return merged
 
 

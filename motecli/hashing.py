@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import Callable
 
 from .atomic import atomic_path, remove_stale_temporaries_of
 from .env import cache_root
@@ -16,6 +18,7 @@ def json_sha256(obj) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
+@functools.cache  # importlib.metadata parses files each call; versions do not change in a process
 def package_version(name: str) -> str:
     try:
         return version(name).split("+")[0]
@@ -25,21 +28,29 @@ def package_version(name: str) -> str:
 
 def file_sha256(path: str | os.PathLike) -> str:
     """sha256 of a file, memoised on (path, size, mtime) so repeated runs stay fast."""
+    def digest_file(resolved: Path) -> str:
+        digest = hashlib.sha256()
+        with open(resolved, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 22), b""):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    return memoised_for_file(path, "", digest_file)
+
+
+def memoised_for_file(path: str | os.PathLike, what: str, compute: Callable[[Path], str]) -> str:
+    """`compute(path)` of a file, memoised in `<cache>/hashes.json` on (what, path, size, mtime)."""
     path = Path(path).resolve()
     stat = path.stat()
     memo_path = cache_root() / "hashes.json"
-    memo_key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+    memo_key = f"{what + ':' if what else ''}{path}|{stat.st_size}|{stat.st_mtime_ns}"
     try:
         memo = json.loads(memo_path.read_text())
     except (OSError, ValueError):
         memo = {}
     if memo_key in memo:
         return memo[memo_key]
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    memo[memo_key] = digest.hexdigest()
+    memo[memo_key] = compute(path)
     try:
         remove_stale_temporaries_of(memo_path)
         with atomic_path(memo_path) as tmp:

@@ -1,16 +1,19 @@
 """`mote encode-frames`: fill a frame-embedding cache, resumably and across ranks.
 
-Rank r of W (from `env.world_info`: torchrun's or srun's variables) encodes the shards
-s with s % W == r, so every shard file has one writer. A run finds the shards
-that are missing or invalid and encodes only those: killed at any moment and
-re-run, it completes without recomputing finished shards.
+Rows are per video (frames.py). Rank r of W (from `env.world_info`: torchrun's or
+srun's variables) encodes the videos whose key hashes to r (`owner_rank`), so every
+video has one writer whatever the other ranks have done. A run encodes only the
+videos with no valid row, in list order, `shard_size` to a shard: killed at any
+moment and re-run, it completes without recomputing finished shards.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,7 +26,7 @@ from ..errors import MoteError
 from ..hashing import json_sha256
 from ..env import cache_root, default_workers, world_info
 from ..progress import Progress
-from .frames import SCHEMA_VERSION, FrameCache, ShardRows
+from .frames import KIND as FRAME_KIND, SCHEMA_VERSION, CachedSplit, FrameCache
 from .source import VideoSource, eval_loader
 
 log = logging.getLogger("mote")
@@ -60,36 +63,59 @@ def encoder_identity(checkpoint: str | os.PathLike, *, patch_alpha: float | None
                            int(meta["model_config"]["embed_dim"]), patch)
 
 
+def frame_cache_fingerprint(source: VideoSource, encoder: EncoderIdentity, *, num_frames: int, clips: int,
+                            crops: int) -> dict:
+    """Everything that changes the numbers of a frame cache, composed here only. The
+    video list is not part of it (rows are per video); the collection says which
+    videos the relative paths name."""
+    return dict(
+        schema_version=SCHEMA_VERSION, encoder=encoder.key(), num_frames=num_frames, clips=clips, crops=crops,
+        resolution=CROP_SIZE, frames=source.frames_fingerprint(), collection=source.collection_id(),
+        dtype="float16", pixels=PIXEL_VERSION,
+    )
+
+
 def cache_manifest(source: VideoSource, encoder: EncoderIdentity, *, num_frames: int, clips: int, crops: int,
                    shard_size: int) -> dict:
-    """Settings + fingerprint of everything that changes the numbers + the video list."""
-    fingerprint = dict(
-        schema_version=SCHEMA_VERSION, encoder=encoder.key(), num_frames=num_frames, clips=clips, crops=crops,
-        resolution=CROP_SIZE, frames=source.frames_fingerprint(), videos=source.videos.fingerprint(),
-        dtype="float16",
-        pixels=PIXEL_VERSION,
-    )
+    """Kind, fingerprint and key, and what `mote cache list` shows (layout, owner)."""
+    fingerprint = frame_cache_fingerprint(source, encoder, num_frames=num_frames, clips=clips, crops=crops)
     return dict(
-        schema_version=SCHEMA_VERSION, key=json_sha256(fingerprint), fingerprint=fingerprint, count=len(source.videos),
+        kind=FRAME_KIND, schema_version=SCHEMA_VERSION, key=json_sha256(fingerprint), fingerprint=fingerprint,
         shard_size=shard_size, clips=clips, crops=crops, num_frames=num_frames, dim=encoder.dim,
-        items=[[rel, label] for rel, label in source.videos.items], class_names=list(source.videos.class_names),
-        source=source.videos.source,
+        collection=source.collection_id(), dataset=source.dataset, checkpoint=str(encoder.checkpoint),
     )
 
 
 def default_cache_dir(source: VideoSource, manifest: dict) -> Path:
     # Under frames/embeddings/, apart from `mote decode`'s frame stores (frames/<name>-split<N>-<subset>).
-    return cache_root() / "frames" / "embeddings" / f"{source.name}-{manifest['key'][:16]}"
+    label = source.collection or Path(source.videos.root).resolve().name
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", label).strip("_") or "videos"
+    return cache_root() / "frames" / "embeddings" / f"{safe}-{manifest['key'][:16]}"
+
+
+def open_frame_cache(source: VideoSource, *, checkpoint: str | os.PathLike, num_frames: int, clips: int, crops: int,
+                     out: str | os.PathLike | None = None, shard_size: int = DEFAULT_SHARD_SIZE,
+                     patch_alpha: float | None = None, original: str | None = None) -> FrameCache:
+    """The frame cache `source` is read from (created empty if new); cheap: no shard is read."""
+    encoder = encoder_identity(checkpoint, patch_alpha=patch_alpha, original=original)
+    manifest = cache_manifest(source, encoder, num_frames=num_frames, clips=clips, crops=crops, shard_size=shard_size)
+    return FrameCache.prepare(Path(out) if out else default_cache_dir(source, manifest), manifest)
+
+
+def owner_rank(key: str, world: int) -> int:
+    """Which rank encodes a video: by its key, so ranks never race on a video whatever
+    the others have finished, and the shards of one rank have one writer."""
+    return int(hashlib.sha256(key.encode()).hexdigest()[:8], 16) % world
 
 
 @dataclass
 class EncodeResult:
-    cache: FrameCache
+    cache: CachedSplit  # the list seen through its frame cache
     encoded_shards: int
-    encoded_videos: int
+    encoded_videos: int  # distinct videos this run encoded
     failed_videos: int  # among the videos this run encoded
     seconds: float
-    complete: bool
+    complete: bool  # every video of the list has a row (other ranks may still be working)
     backends: Counter = field(default_factory=Counter)  # videos read this run, by backend ("pyav: <why>")
     device: str | None = None  # where this run encoded (None: nothing to encode)
     precision: str | None = None
@@ -180,37 +206,47 @@ def encode_frames(
     rank: int | None = None,
     world: int | None = None,
     progress: bool = True,
+    cache: FrameCache | None = None,
 ) -> EncodeResult:
-    """Encode the missing shards of this rank; returns the cache and what was done.
+    """Encode the videos of `source` that have no row yet and that this rank owns; a
+    video listed twice, or already encoded for another list, is not encoded again.
 
     batch_size (videos per batch) wins over batch_frames (default per device);
     workers None = `env.default_workers()`; device and precision as model.runtime."""
     started = time.perf_counter()
     info = world_info()
     rank, world = info.rank if rank is None else rank, info.world_size if world is None else world
-    encoder = encoder_identity(checkpoint, patch_alpha=patch_alpha, original=original)
-    manifest = cache_manifest(source, encoder, num_frames=num_frames, clips=clips, crops=crops, shard_size=shard_size)
-    cache = FrameCache.prepare(Path(out) if out else default_cache_dir(source, manifest), manifest)
-    cache.expect_videos(source.video_stamps())  # a video changed on disk: its shard is encoded again
-    todo = cache.missing_shards([s for s in range(cache.num_shards) if s % world == rank])
-    counts, where, timings = (0, 0), None, {}
+    if cache is None:
+        cache = open_frame_cache(source, checkpoint=checkpoint, num_frames=num_frames, clips=clips, crops=crops,
+                                 out=out, shard_size=shard_size, patch_alpha=patch_alpha, original=original)
+    keys = source.video_keys()
+    where = cache.scan().where
+    first: dict[str, int] = {}  # distinct missing videos of this rank, at their first list position
+    for pos, key in enumerate(keys):
+        if key not in where and key not in first and owner_rank(key, world) == rank:
+            first[key] = pos
+    todo = list(first.values())
+    size = int(cache.manifest.get("shard_size", shard_size))
+    chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
+    counts, done_on, timings = (0, 0), None, {}
     backends: Counter = Counter()
-    if todo:
+    if chunks:
         run = encode_setup(device=device, precision=precision, batch_size=batch_size, batch_frames=batch_frames,
                            workers=workers, views=clips * crops, num_frames=num_frames, local_rank=info.local_rank)
-        log.info("%s: encoding %d of %d shards (rank %d of %d) on %s, %s, %d videos per batch, %d workers",
-                 cache.path, len(todo), cache.num_shards, rank, world, run.device, run.precision.name,
-                 run.batch_size, run.workers)
-        visual = load_visual(encoder, device=run.device)
-        counts, timings = _encode_shards(cache, todo, source, visual, run, num_frames=num_frames, clips=clips,
-                                         crops=crops, dim=encoder.dim, progress=progress, backends=backends)
-        where = (str(run.device), run.precision.name)
+        log.info("%s: encoding %d videos of %s in %d shards (rank %d of %d) on %s, %s, %d videos per batch, "
+                 "%d workers", cache.path, len(todo), source.name, len(chunks), rank, world, run.device,
+                 run.precision.name, run.batch_size, run.workers)
+        visual = load_visual(encoder_identity(checkpoint, patch_alpha=patch_alpha, original=original), device=run.device)
+        counts, timings = _encode_chunks(cache, chunks, keys, source, visual, run, num_frames=num_frames, clips=clips,
+                                         crops=crops, progress=progress, backends=backends)
+        done_on = (str(run.device), run.precision.name)
     log_backends(backends, where=str(cache.path))
-    complete = not cache.missing_shards()
+    split = CachedSplit(cache, keys=keys, items=list(source.videos.items))
+    complete = not split.missing()
     if complete:
         cache.remove_stale_temporaries()
-    return EncodeResult(cache, len(todo), counts[0], counts[1], time.perf_counter() - started, complete,
-                        backends, *(where or (None, None)), timings=timings)
+    return EncodeResult(split, len(chunks), counts[0], counts[1], time.perf_counter() - started, complete,
+                        backends, *(done_on or (None, None)), timings=timings)
 
 
 def count_backends(backends: Counter, batch: dict) -> None:
@@ -247,38 +283,35 @@ def load_visual(encoder: EncoderIdentity, *, device):
     return visual
 
 
-class _ShardBuffer:
-    """The rows of one shard as they arrive from the loader; complete when every row is in."""
+class _ChunkBuffer:
+    """The rows of one shard-to-be (list positions) as they arrive; complete when every row is in."""
 
-    def __init__(self, rows: range, *, views: int, num_frames: int, dim: int) -> None:
-        self.rows = rows
-        self.features = np.zeros((len(rows), views, num_frames, dim), dtype=np.float16)  # [n, V, T, D]
-        self.ok = np.zeros(len(rows), dtype=np.uint8)
-        self.errors = [""] * len(rows)
-        self.remaining = len(rows)
+    def __init__(self, positions: list[int], *, views: int, num_frames: int, dim: int) -> None:
+        self.positions = positions
+        self.row = {pos: i for i, pos in enumerate(positions)}
+        self.features = np.zeros((len(positions), views, num_frames, dim), dtype=np.float16)  # [n, V, T, D]
+        self.ok = np.zeros(len(positions), dtype=np.uint8)
+        self.errors = [""] * len(positions)
+        self.remaining = len(positions)
 
-    def put(self, index: int, features: np.ndarray | None, error: str = "") -> None:
-        at = index - self.rows.start
+    def put(self, position: int, features: np.ndarray | None, error: str = "") -> None:
+        at = self.row[position]
         if features is None:
             self.errors[at] = error or "unreadable"
         else:
             self.features[at], self.ok[at] = features, 1
         self.remaining -= 1
 
-    def rows_of(self, source: VideoSource) -> ShardRows:
-        labels = np.array([source.videos.items[i][1] for i in self.rows], dtype=np.int64)
-        return ShardRows(features=self.features, labels=labels, indices=np.array(list(self.rows), dtype=np.int64),
-                         ok=self.ok, errors=self.errors)
 
-
-def _encode_shards(cache: FrameCache, todo: list[int], source: VideoSource, visual, run: EncodeSetup, *,
-                   num_frames: int, clips: int, crops: int, dim: int, progress: bool,
+def _encode_chunks(cache: FrameCache, chunks: list[list[int]], keys: list[str], source: VideoSource, visual,
+                   run: EncodeSetup, *, num_frames: int, clips: int, crops: int, progress: bool,
                    backends: Counter) -> tuple[tuple[int, int], dict]:
-    """One loader over every video of `todo` (its workers decode across shard boundaries
-    while the model runs); each shard is written as soon as its last row is in.
-    Counts the readers in `backends`. Returns ((videos encoded, failed), timings)."""
-    indices = [i for shard in todo for i in cache.shard_range(shard)]
-    buffers: dict[int, _ShardBuffer] = {}
+    """One loader over every video of `chunks` in order (its workers decode across shard
+    boundaries while the model runs); each chunk is written as one shard as soon as its
+    last row is in. Counts the readers in `backends`. Returns ((videos encoded, failed), timings)."""
+    chunk_of = {pos: c for c, positions in enumerate(chunks) for pos in positions}
+    indices = [pos for positions in chunks for pos in positions]
+    buffers: dict[int, _ChunkBuffer] = {}
     encoded = failed = 0
     wait = compute = write = 0.0
     loader = eval_loader(source, indices, num_frames=num_frames, clips=clips, crops=crops, batch_size=run.batch_size,
@@ -305,18 +338,18 @@ def _encode_shards(cache: FrameCache, todo: list[int], source: VideoSource, visu
             t2 = time.perf_counter()
             compute += t2 - t1
             for index, feats, reason in rows:
-                shard = index // cache.shard_size
-                buffer = buffers.get(shard)
+                c = chunk_of[index]
+                buffer = buffers.get(c)
                 if buffer is None:
-                    buffer = buffers[shard] = _ShardBuffer(cache.shard_range(shard), views=clips * crops,
-                                                           num_frames=num_frames, dim=dim)
+                    buffer = buffers[c] = _ChunkBuffer(chunks[c], views=clips * crops, num_frames=num_frames,
+                                                       dim=cache.view_shape[2])
                 buffer.put(index, feats, reason)
                 if buffer.remaining == 0:
-                    cache.write(shard, buffer.rows_of(source),
-                                attrs=dict(device=str(run.device), precision=run.precision.name))
-                    encoded += len(buffer.rows)
+                    cache.write_videos([keys[p] for p in buffer.positions], buffer.features, buffer.ok, buffer.errors,
+                                       attrs=dict(device=str(run.device), precision=run.precision.name))
+                    encoded += len(buffer.positions)
                     failed += int((buffer.ok == 0).sum())
-                    del buffers[shard]
+                    del buffers[c]
             write += time.perf_counter() - t2
             bar.advance(len(rows))
     return (encoded, failed), dict(wait_for_frames_s=wait, encoder_s=compute, write_s=write)

@@ -7,6 +7,7 @@ Everything else in cache/ and eval/ sees a `VideoList` and batches of
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +24,20 @@ class VideoSource:
     dataset: str | None
     split: int | None
     store: Path | None = None  # frame store written by `mote decode`, else the video files
+    collection: str | None = None  # the namespace of the relative paths; see `collection_id`
+
+    def collection_id(self) -> str:
+        """Which videos a relative path names: `<dataset>/<subset>` for a named dataset
+        (so a moved dataset keeps its caches), else `root:<resolved root>`. The frame
+        cache is one folder per collection, keyed per video inside it."""
+        return self.collection or f"root:{Path(self.videos.root).resolve()}"
+
+    def video_keys(self) -> list[str]:
+        """The per-video key of every list item, in list order: the one place it is composed.
+        `<relative path>|<size>|<mtime_ns>` (`video_stamps`): the same file listed by two
+        splits is one row, and a video replaced in place is another row (encoded again).
+        The label is not part of it: it is the list's, not the video's."""
+        return [video_key(rel, stamp) for (rel, _), stamp in zip(self.videos.items, self.video_stamps(), strict=True)]
 
     def frames_fingerprint(self) -> dict:
         """What decides the pixels: the video files, or the frame store's manifest."""
@@ -76,7 +91,15 @@ def resolve_source(
         if manifest_videos(read_manifest(store)).fingerprint() != chosen.videos.fingerprint():
             raise MoteError(f"{store}: frame store holds a different video list than {chosen.videos.source}")
     return VideoSource(videos=chosen.videos, name=chosen.name, dataset=chosen.dataset, split=chosen.split,
-                       store=Path(store) if store is not None else None)
+                       store=Path(store) if store is not None else None,
+                       collection=f"{chosen.dataset}/{subset}" if chosen.dataset is not None else None)
+
+
+def video_key(rel: str, stamp: tuple[int, int]) -> str:
+    """`<rel>|<size>|<mtime_ns>`, split from the right to read it back. `a/./b.mp4`, `a//b.mp4`
+    and `a/b.mp4` name one video (normalised only when needed: 60k keys per split and call)."""
+    rel = posixpath.normpath(rel) if "//" in rel or "." in rel.split("/", 1)[0] or "/." in rel else rel
+    return f"{rel}|{stamp[0]}|{stamp[1]}"
 
 
 PREFETCH_FACTOR = 4  # decoded batches queued per worker, so the model never waits on one slow video
@@ -111,4 +134,4 @@ def unique_source(source: VideoSource) -> tuple[VideoSource, list[int]]:
         rows.setdefault(item, len(rows))
     videos = VideoList(source.videos.root, list(rows), list(source.videos.class_names), f"distinct of {source.videos.source}")
     return (VideoSource(videos=videos, name=f"{source.name}-distinct", dataset=source.dataset, split=source.split,
-                        store=source.store), [rows[item] for item in source.videos.items])
+                        store=source.store, collection=source.collection), [rows[item] for item in source.videos.items])

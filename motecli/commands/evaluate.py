@@ -13,6 +13,11 @@ from ..errors import MoteError
 
 CHECKPOINT_HELP = "Merged model from `mote merge` (default: $MOTE_CHECKPOINT, else cache/checkpoints/merged.safetensors)."
 _dataset = typer.Option(None, "--dataset", "-d", metavar="NAME", help="Dataset name from datasets.toml ($MOTE_DATASETS).")
+_datasets = typer.Option(None, "--dataset", "-d", metavar="NAME",
+                         help="Dataset name from datasets.toml ($MOTE_DATASETS); repeat for several in one call.")
+_from_videos = typer.Option(False, "--from-videos", help="Decode the videos instead of using the frame cache.")
+_head_cache = typer.Option(True, "--head-cache/--no-head-cache",
+                           help="Score from the checkpoint's head cache (matrix products); off: the head on frame features.")
 _list = typer.Option(None, "--list", metavar="FILE", help="Video list: 'relative/path LABEL' per line (instead of --dataset).")
 _labels = typer.Option(None, "--labels", metavar="FILE", help="Class names for --list: one per line or CSV id,name.")
 _root = typer.Option(None, "--root", metavar="DIR", help="Folder the --list paths are relative to.")
@@ -65,7 +70,9 @@ def encode_frames_cmd(
     frames: Optional[int] = _frames, clips: Optional[int] = _clips, crops: Optional[int] = _crops,
     views: Optional[str] = _views, protocol: str = _protocol,
     patch_alpha: Optional[float] = _patch, original: Optional[str] = _original,
-    out: Optional[Path] = typer.Option(None, "--out", "-o", metavar="DIR", help="Cache folder (default cache/frames/embeddings/<split>-<key>)."),
+    out: Optional[Path] = typer.Option(
+        None, "--out", "-o", metavar="DIR",
+        help="Cache folder (default cache/frames/embeddings/<collection>-<key>, shared by the splits of a dataset)."),
     shard_size: int = _shard, batch_size: Optional[int] = _batch, batch_frames: Optional[int] = _batch_frames,
     workers: Optional[int] = _workers, device: str = _device, precision: str = _precision,
 ) -> None:
@@ -102,7 +109,7 @@ def encode_frames_cmd(
 
 @app.command("eval")
 def eval_cmd(
-    dataset: Optional[str] = _dataset,
+    datasets: Optional[List[str]] = _datasets,
     split: str = typer.Option("1", "--split", metavar="N|all", help="1, 2, 3 or all (mean ± std over the splits)."),
     list_file: Optional[Path] = _list, labels: Optional[Path] = _labels, root: Optional[Path] = _root,
     config: Optional[Path] = _config, store: Optional[Path] = _store,
@@ -120,7 +127,7 @@ def eval_cmd(
     patch_alpha: Optional[float] = _patch, original: Optional[str] = _original,
     templates: Optional[Path] = typer.Option(None, "--templates", metavar="FILE", help="Prompt templates file (default: the 28)."),
     text_pretrained: Optional[str] = typer.Option(None, "--text-pretrained", metavar="WEIGHTS", help="Text-encoder weights (tag or file) if not the checkpoint's."),
-    from_videos: bool = typer.Option(False, "--from-videos", help="Decode the videos instead of using the frame cache."),
+    from_videos: bool = _from_videos, head_cache: bool = _head_cache,
     results_dir: Path = typer.Option(Path("results"), "--results-dir", metavar="DIR", help="Where the results JSON goes (HM_ZS, `mote results` read it)."),
     plot: bool = typer.Option(
         False, "--plot", help="Also draw PNGs: per-class accuracy of each file; for the results folder the trade-off "
@@ -129,8 +136,7 @@ def eval_cmd(
     shard_size: int = _shard, batch_size: Optional[int] = _batch, batch_frames: Optional[int] = _batch_frames,
     workers: Optional[int] = _workers, device: str = _device, precision: str = _precision,
 ) -> None:
-    """Top-1 / top-5 from the frame and text caches (computing what is missing once); several
-    checkpoints in one call, one results file each, then HM_ZS / trade-off per checkpoint."""
+    """Top-1 / top-5 from the frame, head and text caches; several checkpoints and datasets per call."""
     from ..env import default_checkpoint
     from ..eval.batch import expand_checkpoints
     from ..eval.protocols import parse_ks, parse_scales, resolve_views, split_sources
@@ -140,8 +146,8 @@ def eval_cmd(
     checkpoints = [_checkpoint_path(path) for path in expand_checkpoints(checkpoint, default=default_checkpoint())]
     clips, crops = resolve_views(protocol=protocol, views=views, clips=clips, crops=crops)
     ks, scales, template_list = parse_ks(tfm_k), parse_scales(tfm_scale), read_templates_file(templates)
-    sources = split_sources(dataset=dataset, split=split, list_file=list_file, labels=labels, root=root,
-                            config=config, store=store)
+    groups = [split_sources(dataset=dataset, split=split, list_file=list_file, labels=labels, root=root,
+                            config=config, store=store) for dataset in (datasets or [None])]
     if plot:
         from ..eval.plots import require_matplotlib
 
@@ -154,12 +160,13 @@ def eval_cmd(
         checkpoint=checkpoints[0], protocol=protocol, clips=clips, crops=crops, num_frames=0,  # T: per checkpoint
         modulation=modulation, scales=scales, k=ks[0], ks=ks, templates=template_list,
         half_classes=half_classes, patch_alpha=patch_alpha, original=original, text_pretrained=text_pretrained,
-        from_videos=from_videos, batch_size=batch_size, workers=workers, device=device, shard_size=shard_size,
-        precision=precision, batch_frames=batch_frames,
+        from_videos=from_videos, head_cache=head_cache, batch_size=batch_size, workers=workers, device=device,
+        shard_size=shard_size, precision=precision, batch_frames=batch_frames,
     )
-    _, rows = evaluate_checkpoints(checkpoints=checkpoints, settings=settings, frames=frames, sources=sources,
-                                   out_dir=results_dir, split_spec=split,
-                                   on_result=lambda done: _print_result(done, plot=plot))
+    for sources in groups:  # one results file per dataset and checkpoint; the rows cover them all
+        _, rows = evaluate_checkpoints(checkpoints=checkpoints, settings=settings, frames=frames, sources=sources,
+                                       out_dir=results_dir, split_spec=split,
+                                       on_result=lambda done: _print_result(done, plot=plot))
     _print_folder(rows, results_dir=results_dir, plot=plot)
 
 

@@ -62,7 +62,8 @@ class VideoList:
 
     def stamps(self, indices: Iterable[int]) -> list[tuple[int, int]]:
         """`video_stamp` of each video at `indices`: one stat per video, no reading."""
-        return [video_stamp(self.path(i)) for i in indices]
+        root = str(self.root)  # os.path.join: a Path per video costs seconds on 100k-video lists
+        return [video_stamp(os.path.join(root, self.items[i][0])) for i in indices]
 
     def with_class_names(self, names: list[str], *, origin: str) -> "VideoList":
         """The same videos with the class names replaced (e.g. by a labels file)."""

@@ -189,9 +189,10 @@ def fit_head(*, train, checkpoint: Path, num_frames: int, epochs: int, seed: int
 def few_shot_head(*, train, test, checkpoint: Path, num_frames: int, epochs: int, seed: int, templates: list[str],
                   results_dir: str | Path, batch_size: int | None = 8, workers: int | None = 0, device: str = "auto",
                   precision: str = "auto") -> dict:
+    from ..cache.heads import view_means
     from .metrics import Accumulator
     from .report import write_results
-    from .scoring import score_chunk
+    from .scoring import score_means
 
     if train.videos.class_names != test.videos.class_names:
         raise MoteError("few-shot train and test lists must share the class names (same --labels)")
@@ -200,8 +201,9 @@ def few_shot_head(*, train, test, checkpoint: Path, num_frames: int, epochs: int
     test_cache = _cached_features(test, checkpoint=checkpoint, num_frames=num_frames, batch_size=batch_size,
                                   workers=workers, device=device, precision=precision)
     acc = Accumulator(class_names=test.videos.class_names)
-    for chunk in test_cache.iter_chunks():
-        score_chunk(fit.head, chunk.features, chunk.labels, chunk.indices, test_text=fit.text, modulation=None,
+    for chunk in test_cache.iter_chunks():  # the trained head lives in memory: its head pass is not cached
+        temporal_mean, frame_mean = view_means(fit.head, chunk.features)
+        score_means(temporal_mean, frame_mean, chunk.labels, chunk.indices, test_text=fit.text, modulation=None,
                     accumulators=[acc])
     result = acc.result()
     result.update(train_list=train.videos.source, train_fingerprint=train.videos.fingerprint(),

@@ -37,9 +37,12 @@ class Accumulator:
             self.view_mean_cosine.append(similarities.float().mean(dim=1).numpy())  # [B, V, C] -> [B, C]
 
     def result(self) -> dict:
+        """Figures, and per-video records in list order (chunks may arrive in any order)."""
         labels = np.concatenate(self.labels) if self.labels else np.zeros(0, np.int64)
         top5 = np.concatenate(self.top5) if self.top5 else np.zeros((0, TOP_K), np.int64)
         indices = np.concatenate(self.indices) if self.indices else np.zeros(0, np.int64)
+        order = np.argsort(indices, kind="stable")
+        labels, top5, indices = labels[order], top5[order], indices[order]
         pred = top5[:, 0] if len(top5) else labels
         correct1 = pred == labels
         correct5 = (top5 == labels[:, None]).any(axis=1) if len(top5) else correct1
@@ -57,6 +60,6 @@ class Accumulator:
             predictions=dict(index=indices.tolist(), label=labels.tolist(), top5=top5.tolist()),
         )
         if self.half_seeds:
-            sims = np.concatenate(self.view_mean_cosine) if self.view_mean_cosine else np.zeros((0, len(self.class_names)))
+            sims = np.concatenate(self.view_mean_cosine)[order] if self.view_mean_cosine else np.zeros((0, len(self.class_names)))
             out["half_classes"] = half_class_accuracy(sims, labels, num_classes=len(self.class_names), seeds=self.half_seeds)
         return out

@@ -42,7 +42,12 @@ def cache_summary(splits: list[dict]) -> dict:
     if any(f is None for f in frames):
         return out | dict(frames="not used (--from-videos)", frames_encoded_now=0)
     encoded = sum(f["encoded_videos_now"] for f in frames)
-    return out | dict(frames="hit" if encoded == 0 else "filled", frames_encoded_now=encoded)
+    out |= dict(frames="hit" if encoded == 0 else "filled", frames_encoded_now=encoded)
+    heads = [s.get("head_cache") for s in splits]
+    if any(h is None for h in heads):
+        return out | dict(heads="not used (--no-head-cache)", heads_computed_now=0)
+    computed = max(h["computed_videos_now"] for h in heads)  # per frame cache, the same for its splits
+    return out | dict(heads="hit" if computed == 0 else "filled", heads_computed_now=computed)
 
 
 def eval_record(*, name: str, dataset: str | None, settings: dict, checkpoint: dict, finetune_classes: bool,

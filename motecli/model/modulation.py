@@ -6,6 +6,8 @@ far from the fine-tuning classes, judged by each video's nearest classes.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 import torch.nn.functional as F
 
@@ -21,13 +23,32 @@ def modulation_similarity(
 ) -> torch.Tensor:
     """s per video: mean over the k nearest test classes of their best match among
     the k nearest fine-tuning classes. frame_features [B, T, D] -> s [B]."""
-    c = F.normalize(frame_features.float().mean(dim=1), dim=-1)  # [B, D]
+    frame_mean = frame_features.float().mean(dim=1)  # [B, D]
+    return similarity_from_frame_mean(frame_mean, finetune_text=finetune_text, test_text=test_text, ks=(k,))[0]
+
+
+def similarity_from_frame_mean(
+    frame_mean: torch.Tensor,
+    *,
+    finetune_text: torch.Tensor,
+    test_text: torch.Tensor,
+    ks: Sequence[int] = (TFM_K,),
+) -> list[torch.Tensor]:
+    """s for each k in `ks` from mean_T x [B, D] alone: s depends on nothing else of the
+    video, which is what lets the head cache store two vectors per view. One k is exactly
+    `modulation_similarity`; several share one top-k (the first k of a sorted top-K)."""
+    c = F.normalize(frame_mean.float(), dim=-1)  # [B, D]
     g = test_text.float().to(c.device)
     f = finetune_text.float().to(c.device)
-    g_idx = (c @ g.T).topk(min(k, g.shape[0]), dim=-1).indices  # [B, k]
-    f_idx = (c @ f.T).topk(min(k, f.shape[0]), dim=-1).indices  # [B, k]
-    sim = torch.einsum("bkd,bjd->bkj", g[g_idx], f[f_idx])  # [B, k, k]
-    return sim.max(dim=-1).values.mean(dim=-1)
+    top = max(ks)
+    g_top = (c @ g.T).topk(min(top, g.shape[0]), dim=-1).indices  # [B, K], sorted by similarity
+    f_top = (c @ f.T).topk(min(top, f.shape[0]), dim=-1).indices  # [B, K]
+    out = []
+    for k in ks:
+        g_idx, f_idx = g_top[:, : min(k, g.shape[0])], f_top[:, : min(k, f.shape[0])]  # [B, k]
+        sim = torch.einsum("bkd,bjd->bkj", g[g_idx], f[f_idx])  # [B, k, k]
+        out.append(sim.max(dim=-1).values.mean(dim=-1))
+    return out
 
 
 def modulation_alpha(

@@ -11,15 +11,19 @@ import numpy as np
 import pytest
 
 from mote_builders import mote_env
-from motecli.cache.encode import encode_frames
-from motecli.cache.frames import MANIFEST, FrameCache, shard_name
+from motecli.cache.encode import encode_frames, owner_rank
+from motecli.cache.frames import MANIFEST, CachedSplit, FrameCache
 from motecli.cache.source import resolve_source
 from motecli.errors import MoteError
 
 
-def all_features(cache: FrameCache) -> tuple[np.ndarray, np.ndarray]:
+def all_features(cache: CachedSplit) -> tuple[np.ndarray, np.ndarray]:
     chunks = list(cache.iter_chunks())
     return np.concatenate([c.features for c in chunks]), np.concatenate([c.indices for c in chunks])
+
+
+def split_of(path, source) -> CachedSplit:
+    return CachedSplit(FrameCache(path), keys=source.video_keys(), items=source.videos.items)
 
 
 def encode_cmd(synth, merged, out, subset="train"):
@@ -29,6 +33,7 @@ def encode_cmd(synth, merged, out, subset="train"):
 
 def test_sigkill_then_rerun_completes_without_recomputing(synth, merged, tmp_path):
     env = mote_env(tmp_path / "cache", synth.config)
+    train = resolve_source(dataset="synth", split=1, subset="train", config=synth.config)
     killed = tmp_path / "killed"
     proc = subprocess.Popen(encode_cmd(synth, merged, killed), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     while not list(killed.glob("shard-*.h5")) and proc.poll() is None:
@@ -36,17 +41,16 @@ def test_sigkill_then_rerun_completes_without_recomputing(synth, merged, tmp_pat
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL
-    cache = FrameCache(killed)
-    missing = cache.missing_shards()
-    assert 0 < len(missing) < cache.num_shards  # killed mid-run: some shards done, some not
-    # A torn shard where a missing one belongs must be recomputed, not trusted.
-    (killed / shard_name(missing[0])).write_bytes(b"\x89HDF\r\n torn")
-    finished = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in killed.glob("shard-*.h5")
-                if int(p.stem.split("-")[1]) not in missing}
+    missing = split_of(killed, train).missing()
+    assert 0 < len(missing) < len(train.videos)  # killed mid-run: some videos done, some not
+    # A torn file under a shard name is removed and never trusted.
+    torn = killed / "shard-0123456789abcdef.h5"
+    torn.write_bytes(b"\x89HDF\r\n torn")
+    finished = {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in killed.glob("shard-*.h5") if p != torn}
 
     subprocess.run(encode_cmd(synth, merged, killed), env=env, check=True, capture_output=True, timeout=300)
-    resumed = FrameCache(killed)
-    assert resumed.missing_shards() == []
+    resumed = split_of(killed, train)
+    assert resumed.missing() == [] and not torn.exists()
     for name, stamp in finished.items():  # finished shards untouched
         path = killed / name
         assert (path.stat().st_ino, path.stat().st_mtime_ns) == stamp
@@ -54,8 +58,9 @@ def test_sigkill_then_rerun_completes_without_recomputing(synth, merged, tmp_pat
     clean = tmp_path / "clean"
     subprocess.run(encode_cmd(synth, merged, clean), env=env, check=True, capture_output=True, timeout=300)
     a, ia = all_features(resumed)
-    b, ib = all_features(FrameCache(clean))
+    b, ib = all_features(split_of(clean, train))
     assert a.dtype == np.float16 and a.shape[0] == len(synth.items(1, "train"))
+    np.testing.assert_array_equal(ia, np.arange(len(train.videos)))  # list order
     np.testing.assert_array_equal(ia, ib)
     np.testing.assert_array_equal(a, b)
 
@@ -112,9 +117,16 @@ def test_newer_schema_and_unfinished_rows_are_refused(synth, merged, tmp_path):
     source = resolve_source(dataset="synth", split=3, config=synth.config)
     out = tmp_path / "c"
     cache = encode_frames(source, checkpoint=merged, num_frames=8, clips=1, crops=1, out=out, shard_size=4).cache
-    with h5py.File(out / shard_name(0), "a") as f:  # a row whose done flag never got written
+    before = all_features(cache)[0]
+    first = sorted(out.glob("shard-*.h5"))[0]
+    with h5py.File(first, "a") as f:  # a row whose done flag never got written
         f["done"][1] = 0
-    assert cache.missing_shards() == [0]
+        lost = {v.decode() for v in f["videos"][:]}
+    missing = split_of(out, source).missing()
+    assert {source.video_keys()[i] for i in missing} == lost and len(missing) == 4
+    again = encode_frames(source, checkpoint=merged, num_frames=8, clips=1, crops=1, out=out, shard_size=4)
+    assert again.encoded_videos == 4 and again.complete  # only the damaged shard's videos
+    np.testing.assert_array_equal(all_features(again.cache)[0], before)
     manifest = json.loads((out / MANIFEST).read_text())
     manifest["schema_version"] = 99
     (out / MANIFEST).write_text(json.dumps(manifest))
@@ -144,7 +156,7 @@ def test_two_ranks_fill_one_cache(synth, merged, tmp_path):
 
 
 def test_rank_and_world_size_come_from_the_environment(synth, merged, tmp_path, monkeypatch):
-    """Under torchrun (or srun) each process encodes the shards s % WORLD_SIZE == RANK."""
+    """Under torchrun (or srun) each process encodes the videos whose key hashes to RANK."""
     for name in ("LOCAL_RANK", "SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID"):
         monkeypatch.delenv(name, raising=False)
     source = resolve_source(dataset="synth", split=1, config=synth.config)
@@ -152,10 +164,12 @@ def test_rank_and_world_size_come_from_the_environment(synth, merged, tmp_path, 
     monkeypatch.setenv("WORLD_SIZE", "2")
     monkeypatch.setenv("RANK", "1")
     second = encode_frames(source, **kw)
-    assert not second.complete and second.cache.missing_shards() == [0, 2]  # 8 videos in 3 shards: rank 1 has shard 1
+    owners = [owner_rank(key, 2) for key in source.video_keys()]
+    assert 0 < owners.count(1) < len(owners)  # both ranks have videos here
+    assert not second.complete and second.cache.missing() == [i for i, r in enumerate(owners) if r == 0]
     monkeypatch.setenv("RANK", "0")
     first = encode_frames(source, **kw)
-    assert first.complete and first.encoded_shards == 2 and second.encoded_shards == 1
+    assert first.complete and (first.encoded_videos, second.encoded_videos) == (owners.count(0), owners.count(1))
 
 
 def test_a_bad_rank_is_one_line(synth, merged, monkeypatch):

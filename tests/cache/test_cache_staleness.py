@@ -1,6 +1,6 @@
-"""A video replaced in place (same path, same label) is encoded again: the frame cache
-checks each shard's videos by size and modification time, and recomputes only the
-shards whose videos changed."""
+"""A video replaced in place (same path, same label) is encoded again: its size and
+modification time are part of its key in the frame cache, so only that video is
+encoded again (in a new shard) and every other row stays."""
 
 import shutil
 
@@ -34,12 +34,13 @@ def test_video_replaced_in_place_is_encoded_again(synth, merged, tmp_path):
 
     shutil.copyfile(source.videos.path(n - 1), source.videos.path(0))  # video 0 now holds video n-1's frames
     again = encode()
-    assert again.encoded_videos == 2  # shard 0 (videos 0 and 1), nothing else
+    assert again.encoded_videos == 1  # video 0 (a new key), nothing else
     after = _features(again.cache)
     np.testing.assert_array_equal(after[0], before[n - 1])
     np.testing.assert_array_equal(after[1:], before[1:])
-    changed = [p.name for p in (tmp_path / "c").glob("shard-*.h5") if p.stat().st_mtime_ns != stamps[p.name]]
-    assert changed == ["shard-00000.h5"]
+    shards = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "c").glob("shard-*.h5")}
+    assert {name: shards[name] for name in stamps} == stamps  # every earlier shard untouched
+    assert len(shards) == len(stamps) + 1  # the new row in a new shard
     assert encode().encoded_videos == 0
 
 
@@ -69,4 +70,4 @@ def test_cache_from_a_store_follows_the_store(synth, merged, tmp_path):
     with pytest.raises(MoteError, match=f"{store}: frame store older than 1 of its videos"):
         encode()
     decode_to_store(source.videos, store, settings=settings, progress=False)
-    assert encode().encoded_videos == 2
+    assert encode().encoded_videos == 1  # the store re-decoded the changed video: only it has a new key

@@ -13,7 +13,7 @@ from cli_asserts import assert_one_line_error
 from typer.testing import CliRunner
 
 import motecli.cli  # noqa: F401  (attaches the commands)
-from motecli.cache.frames import FrameCache
+from motecli.cache.frames import FrameCache, read_split
 from motecli.cache.source import resolve_source
 from motecli.checkpoints.merged import load_head
 from motecli.cli_app import app
@@ -69,7 +69,8 @@ def test_views_4x3_fill_and_reuse_a_twelve_view_cache(synth, merged, tmp_path):
     common = ["--list", listing, "--labels", synth.root / "lists" / "labels.csv", "--root", synth.root / "videos",
               "-c", merged, "--protocol", "close-set", "--views", "4x3"]
     encoded = mote("encode-frames", *common)
-    cache = FrameCache(encoded.stdout.split()[0])  # the command prints the cache folder first
+    source = resolve_source(list_file=listing, labels=synth.root / "lists" / "labels.csv", root=synth.root / "videos")
+    cache = read_split(encoded.stdout.split()[0], source)  # the command prints the cache folder first
     assert (cache.manifest["clips"], cache.manifest["crops"]) == (4, 3)
     features = np.concatenate([c.features for c in cache.iter_chunks()])
     assert features.shape[1:3] == (12, 8)  # [N, 4 clips x 3 crops, T, D]
@@ -142,7 +143,7 @@ def test_templates_and_text_pretrained_give_the_hand_encoded_class_texts(synth, 
     with torch.no_grad():
         text = torch.stack([F.normalize(torch.stack([F.normalize(model.encode_text(tok([t.replace("{c}", n)]))[0], dim=0)
                                                      for t in templates]).mean(0), dim=0) for n in names])
-    cache = FrameCache(split["frame_cache"]["path"])
+    cache = read_split(split["frame_cache"]["path"], resolve_source(dataset="synth", config=synth.config))
     chunks = list(cache.iter_chunks())
     feats = torch.from_numpy(np.concatenate([c.features for c in chunks])).float()  # [N, 3, T, D]
     head, _, _ = load_head(merged)

@@ -75,13 +75,15 @@ def test_two_checkpoints_one_folder(two, roles, synth, tmp_path):
     assert ck["training_run"]["sha256"] == hashlib.sha256(open(meta["source"]["path"], "rb").read()).hexdigest()
     assert ck["recipe"] == {"name": "test"}  # what the training checkpoint recorded
     assert record["settings"]["tfm_scales"] == [0.05] and record["settings"]["split"] == "all"
-    assert record["wall_seconds"] > 0 and record["caches"] == dict(frames="filled", frames_encoded_now=24, text="computed")
+    assert record["wall_seconds"] > 0 and record["caches"] == dict(
+        frames="filled", frames_encoded_now=24, heads="filled", heads_computed_now=24, text="computed")
     assert record["test_classes_are_finetune_classes"] is True
 
     # The same checkpoint and settings again: its own file is replaced, found in the caches.
     (again,) = evaluate([a], "ucf101", roles, out)[0]
     assert again.path.name in {f.name for f in files} and len(list(out.glob("ucf101-*.json"))) == 2
-    assert again.results["caches"] == dict(frames="hit", frames_encoded_now=0, text="hit")
+    assert again.results["caches"] == dict(frames="hit", frames_encoded_now=0, heads="hit", heads_computed_now=0,
+                                           text="hit")
 
     # The other datasets, A without modulation too (newer: it must still never enter A's row).
     for dataset in ("hmdb51", "k600"):
