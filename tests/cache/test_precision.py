@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from motecli.cache.encode import encode_frames
-from motecli.cache.frames import FrameCache, shard_name
+from motecli.cache.frames import FrameCache
 from motecli.cache.source import resolve_source
 from motecli.checkpoints.merged import load_head, read_merged_metadata
 from motecli.constants import TFM_K
@@ -82,6 +82,9 @@ def test_bf16_cache_predicts_what_the_fp32_cache_predicts(caches, merged):
 def test_shards_record_how_they_were_computed(caches):
     _, fp32, bf16 = caches
     for result, name in ((fp32, "fp32"), (bf16, "bf16")):
-        with h5py.File(result.cache.path / shard_name(0), "r") as f:
-            assert f.attrs["precision"] == name and f.attrs["device"] == "cpu"
+        shards = sorted(result.cache.path.glob("shard-*.h5"))
+        assert shards
+        for shard in shards:
+            with h5py.File(shard, "r") as f:
+                assert f.attrs["precision"] == name and f.attrs["device"] == "cpu"
         assert set(result.timings) == {"wait_for_frames_s", "encoder_s", "write_s"}
