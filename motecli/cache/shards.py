@@ -3,7 +3,7 @@
 A folder holds `manifest.json` (its kind, schema and fingerprint; written atomically)
 and shards `shard-<id>.h5`. A shard holds whole videos, named by their keys in its
 `videos` dataset; its id is the sha256 of those keys, so two writers that make the
-same shard write the same name and bytes, and a folder can grow by new shards without
+same shard write the same name and rows, and a folder can grow by new shards without
 a central index that writers would race on. A shard is written to a temporary name
 (`.shard-<id>.h5.tmp-<pid>`), its `done` flags last, fsync'ed and renamed, so under
 its final name it is whole; a shard that does not open or does not validate is
