@@ -206,6 +206,43 @@ def train_step(shapes: Shapes, device) -> dict:
     return out
 
 
+def profile_step(shapes: Shapes, device) -> dict:
+    """torch.profiler over a few eager bf16 training steps: the kernels that take the time."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from motecli.train.loop import draw_routing
+
+    step, optimizer, precision, config, spec = build_step_variant(shapes, device, "mote bf16 eager")
+    g = torch.Generator().manual_seed(0)
+    frames = torch.randn(shapes.batch, shapes.frames, 3, spec.image_size, spec.image_size, device=device)
+    labels = torch.randint(0, 400, (shapes.batch,), generator=g).to(device)
+    text = torch.nn.functional.normalize(torch.randn(400, spec.embed_dim, generator=g), dim=-1).to(device)
+
+    def one_step():
+        indices, merge = draw_routing(num_blocks=config.layers, num_experts=config.num_experts, generator=g)
+        with precision.autocast():
+            loss, _, _ = step(frames, labels, text, expert_indices=indices, merge_weights=merge.to(device))
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    for _ in range(max(shapes.warmup, 1)):
+        one_step()
+    sync(device)
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
+    with profile(activities=activities) as prof:
+        for _ in range(3):
+            one_step()
+        sync(device)
+    key = "cuda_time_total" if device.type == "cuda" else "cpu_time_total"
+    table = prof.key_averages().table(sort_by=key, row_limit=15, max_name_column_width=60)
+    del step, optimizer
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return dict(steps=3, table=table)
+
+
 # --- 2. the image encoder ---------------------------------------------------------------------
 
 
@@ -453,6 +490,9 @@ def table(report: dict) -> str:
                      f"({c['decode_only']['workers']} workers); eval from the cache {c['eval_from_cache_s']:.1f} s")
     if (r := part("torchrun")) is not None:
         lines.append(f"  5 torchrun train, 1 epoch: {r['seconds']:.0f} s, {r['clips_per_s']:.1f} clips/s, {r['precision']}")
+    if (f := part("profile")) is not None:
+        lines.append(f"  profile of {f['steps']} eager bf16 train steps, top kernels:")
+        lines.extend("    " + row for row in f["table"].splitlines())
     for name, value in p.items():
         if not value.get("ok"):
             lines.append(f"  FAILED {name}: {value.get('error', '')[:300]}")
@@ -465,8 +505,10 @@ def main() -> int:
     parser.add_argument("--tiny", action="store_true", help="tiny shapes (the default without CUDA)")
     parser.add_argument("--out", type=Path, default=Path("gpu_proof.json"))
     parser.add_argument("--workdir", type=Path, default=None, help="scratch folder (default: a temporary one)")
-    parser.add_argument("--parts", default="train_step,encoder,demo,encode_eval,torchrun",
-                        help="comma-separated subset of the parts to run")
+    parser.add_argument("--parts", default="train_step,encoder,profile,encode_eval,torchrun,demo",
+                        help="comma-separated subset of the parts to run, in this order")
+    parser.add_argument("--budget-s", type=float, default=None,
+                        help="start no part after this many seconds (the JSON is written after every part)")
     args = parser.parse_args()
 
     import torch
@@ -492,8 +534,13 @@ def main() -> int:
     parts = dict(train_step=lambda: train_step(shapes, device), encoder=lambda: encoder(shapes, device),
                  demo=lambda: demo(shapes, device, work=work, env=env),
                  encode_eval=lambda: encode_eval(shapes, device, work=work, env=env),
-                 torchrun=lambda: torchrun(shapes, device, work=work, env=env))
+                 torchrun=lambda: torchrun(shapes, device, work=work, env=env),
+                 profile=lambda: profile_step(shapes, device))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     for name in args.parts.split(","):
+        if args.budget_s is not None and time.perf_counter() - started > args.budget_s:
+            report["parts"][name] = dict(ok=False, error=f"skipped: the {args.budget_s:.0f} s budget was spent")
+            continue
         part_start = time.perf_counter()
         try:
             report["parts"][name] = dict(ok=True, **parts[name]())
@@ -503,8 +550,9 @@ def main() -> int:
         report["parts"][name]["part_s"] = round(time.perf_counter() - part_start, 1)
         print(f"gpu_proof: {name} {'ok' if report['parts'][name]['ok'] else 'FAILED'} "
               f"in {report['parts'][name]['part_s']} s", file=sys.stderr, flush=True)
+        report["seconds"] = time.perf_counter() - started
+        args.out.write_text(json.dumps(report, indent=2, default=str))  # partial results survive a kill
     report["seconds"] = time.perf_counter() - started
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2, default=str))
     print(table(report))
     return 0 if all(p["ok"] for p in report["parts"].values()) else 1
