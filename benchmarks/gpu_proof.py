@@ -414,8 +414,7 @@ def encode_eval(shapes: Shapes, device, *, work: Path, env: dict) -> dict:
                        r"([\d.]+) s writing", enc["stdout"])
     listed = distinct * shapes.list_repeat
     frames = listed * 3 * shapes.frames
-    # The merged metadata names random init as pretrained=None, which eval reads as "openai".
-    ev = run_cli(["-m", "motecli", "eval", *common, "--text-pretrained", "none", "--results-dir", str(work / "results")],
+    ev = run_cli(["-m", "motecli", "eval", *common, "--results-dir", str(work / "results")],
                  env=env, timeout=600)
     workers = default_workers()
     out = dict(videos_listed=listed, videos_distinct=distinct, video_hw=list(shapes.video_hw),

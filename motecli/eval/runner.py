@@ -100,7 +100,8 @@ def class_text_embeddings(meta: dict, class_names: list[str], settings: EvalSett
     from ..model.identity import looks_like_path
 
     clip = meta["clip"]
-    pretrained = settings.text_pretrained or clip["pretrained"]
+    # Metadata stores random init as None, which the text path would read as "the default" (openai).
+    pretrained = settings.text_pretrained or clip["pretrained"] or "none"
     # Tags and random init fix their own activation; passing None shares the cache entry
     # with a plain `mote encode-text`. Only a local file needs the stored choice.
     quick_gelu = clip["quick_gelu"] if pretrained and looks_like_path(pretrained) else None

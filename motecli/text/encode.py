@@ -82,7 +82,8 @@ def cached_text_embeddings(
     from ..model.runtime import resolve_device
 
     device = str(resolve_device(device))
-    spec = resolve_clip(model, normalise_pretrained(model, pretrained), quick_gelu=quick_gelu)
+    # resolve_clip normalises itself; normalising twice turns 'none' (random init) into the default, openai.
+    spec = resolve_clip(model, pretrained, quick_gelu=quick_gelu)
     model_obj = clip if clip is not None else build_clip(spec, device=device, need_text=True)
     log.info("encoding %d classes x %d templates with %s", len(class_names), len(templates), model)
     emb = encode_class_names(model_obj, tokenizer_for(spec), class_names, templates, device=device).numpy()
