@@ -1,6 +1,6 @@
 """The GPU proof: one command that runs every CUDA code path of mote and measures it.
 
-    python benchmarks/gpu_proof.py              # CUDA machine: full shapes, about 8 min on one H100/H200
+    python benchmarks/gpu_proof.py              # CUDA machine: full shapes, about 4.5 min on one H200
     python benchmarks/gpu_proof.py --tiny       # any machine (CPU too): tiny shapes, about a minute
 
 On a CUDA machine that lacks a package mote needs (open_clip, decord, PyAV, ...),
@@ -54,7 +54,7 @@ sys.path.insert(0, str(ROOT))
 # import name -> wheel. torch itself is assumed (the proof is about its CUDA build).
 WHEELS = {"open_clip": "open_clip_torch", "decord": "decord", "av": "av", "h5py": "h5py",
           "safetensors": "safetensors", "typer": "typer", "rich": "rich", "numpy": "numpy", "PIL": "pillow",
-          "torchvision": "torchvision"}
+          "torchvision": "torchvision", "pydantic": "pydantic"}  # typer imports pydantic to coerce options
 VIT_B16_GFLOP = 35.1  # per 224x224 frame, forward (the issue's figure)
 # Dense bf16 tensor-core peak, TFLOP/s (fp32 through TF32 is half of it).
 PEAK_BF16_TFLOPS = {"H200": 989.4, "H100 SXM": 989.4, "H100 80GB HBM3": 989.4, "H100 NVL": 835.0,
