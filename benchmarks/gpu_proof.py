@@ -1,6 +1,6 @@
 """The GPU proof: one command that runs every CUDA code path of mote and measures it.
 
-    python benchmarks/gpu_proof.py              # CUDA machine: full shapes, about 4.5 min on one H200
+    python benchmarks/gpu_proof.py              # CUDA machine: full shapes, about 4.5 min on one H200 (sum of its parts, each measured; never run in one go)
     python benchmarks/gpu_proof.py --tiny       # any machine (CPU too): tiny shapes, about a minute
 
 On a CUDA machine that lacks a package mote needs (open_clip, decord, PyAV, ...),
@@ -19,7 +19,8 @@ CLI subprocesses a user would run:
    (35.1 GFLOP per 224x224 frame for ViT-B/16).
 3. `mote demo --device cuda`.
 4. `mote encode-frames` then `mote eval` of a random-init ViT-B/16 merged model on
-   a few hundred synthetic videos on the GPU: frames/s end to end and where the
+   64 distinct synthetic videos, each listed 4 times (encoded once: the frame cache is
+   keyed per video), on the GPU: encoded frames/s end to end and where the
    time goes (waiting for decoded frames vs the image encoder), and the decode
    rate alone per CPU core.
 5. `torchrun --nproc-per-node 1 -m motecli train` for one epoch on the GPU.
@@ -425,7 +426,8 @@ def encode_eval(shapes: Shapes, device, *, work: Path, env: dict) -> dict:
     timing = re.search(r"time: ([\d.]+) s waiting for decoded frames, ([\d.]+) s in the image encoder, "
                        r"([\d.]+) s writing", enc["stdout"])
     listed = distinct * shapes.list_repeat
-    frames = listed * 3 * shapes.frames
+    # The frame cache is keyed per video: a video listed 4 times is decoded and encoded once.
+    frames = distinct * 3 * shapes.frames
     ev = run_cli(["-m", "motecli", "eval", *common, "--results-dir", str(work / "results")],
                  env=env, timeout=600)
     workers = default_workers()
