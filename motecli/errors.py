@@ -9,4 +9,4 @@ way but with a hint to re-run with `--debug` for the traceback.
 class MoteError(Exception):
     """Bad input or an unusable environment, explained in one line."""
 
-    exit_code = 2
+    exit_code = 1

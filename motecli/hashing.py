@@ -58,3 +58,13 @@ def memoised_for_file(path: str | os.PathLike, what: str, compute: Callable[[Pat
     except OSError:
         pass  # the memo is only a speed-up
     return memo[memo_key]
+
+
+CHECKPOINT_ID_LENGTH = 10
+
+
+def checkpoint_id(path: str | os.PathLike) -> str:
+    """The short id of a checkpoint file, as results file names and `mote cache list`
+    show it: the start of its content sha256, so a copy or a move keeps its id and a
+    retrained file under the same name gets a new one."""
+    return file_sha256(path)[:CHECKPOINT_ID_LENGTH]

@@ -21,13 +21,13 @@ LEVELS: list[set[str]] = [
     {"commands"},
     {"cli_app"},
     {"demo", "fewshot"},
-    {"eval"},
+    {"eval", "doctor", "inventory"},
     {"cache"},
     {"merge", "train", "decode"},
     {"data", "text", "checkpoints"},
     {"model"},
     # Ground: small torch-free modules every stage may use.
-    {"hashing", "progress"},
+    {"hashing", "progress", "cachecard"},
     {"atomic", "env", "textfile", "lifeline"},
     {"constants", "errors", "__init__", "assets"},
 ]

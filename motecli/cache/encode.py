@@ -21,9 +21,10 @@ from pathlib import Path
 
 import numpy as np
 
+from ..cachecard import writing
 from ..constants import CROP_SIZE, PIXEL_VERSION
 from ..errors import MoteError
-from ..hashing import json_sha256
+from ..hashing import checkpoint_id, json_sha256
 from ..env import cache_root, default_workers, world_info
 from ..progress import Progress
 from .frames import KIND as FRAME_KIND, SCHEMA_VERSION, CachedSplit, FrameCache
@@ -83,6 +84,7 @@ def cache_manifest(source: VideoSource, encoder: EncoderIdentity, *, num_frames:
         kind=FRAME_KIND, schema_version=SCHEMA_VERSION, key=json_sha256(fingerprint), fingerprint=fingerprint,
         shard_size=shard_size, clips=clips, crops=crops, num_frames=num_frames, dim=encoder.dim,
         collection=source.collection_id(), dataset=source.dataset, checkpoint=str(encoder.checkpoint),
+        checkpoint_id=checkpoint_id(encoder.checkpoint),  # memoised sha256: `mote cache clear --checkpoint ID`
     )
 
 
@@ -228,8 +230,7 @@ def encode_frames(
     todo = list(first.values())
     size = int(cache.manifest.get("shard_size", shard_size))
     chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
-    counts, done_on, timings = (0, 0), None, {}
-    backends: Counter = Counter()
+    counts, done_on, timings, backends = (0, 0), None, {}, Counter()
     if chunks:
         run = encode_setup(device=device, precision=precision, batch_size=batch_size, batch_frames=batch_frames,
                            workers=workers, views=clips * crops, num_frames=num_frames, local_rank=info.local_rank)
@@ -237,8 +238,9 @@ def encode_frames(
                  "%d workers", cache.path, len(todo), source.name, len(chunks), rank, world, run.device,
                  run.precision.name, run.batch_size, run.workers)
         visual = load_visual(encoder_identity(checkpoint, patch_alpha=patch_alpha, original=original), device=run.device)
-        counts, timings = _encode_chunks(cache, chunks, keys, source, visual, run, num_frames=num_frames, clips=clips,
-                                         crops=crops, progress=progress, backends=backends)
+        with writing(cache.path):  # `mote cache clear` leaves it alone meanwhile
+            counts, timings = _encode_chunks(cache, chunks, keys, source, visual, run, num_frames=num_frames,
+                                             clips=clips, crops=crops, progress=progress, backends=backends)
         done_on = (str(run.device), run.precision.name)
     log_backends(backends, where=str(cache.path))
     split = CachedSplit(cache, keys=keys, items=list(source.videos.items))

@@ -18,6 +18,7 @@ from typing import Iterator
 
 import numpy as np
 
+from ..cachecard import mark_used
 from ..errors import MoteError
 from .shards import MANIFEST, ShardFolder, ShardRows, remove_tree, shard_name  # noqa: F401  (MANIFEST, shard_name: for callers)
 
@@ -127,6 +128,7 @@ class CachedSplit:
 
     def iter_chunks(self, block: int = READ_BLOCK) -> Iterator[Chunk]:
         """Readable videos in list order, `block` list positions at a time: memory is one block."""
+        mark_used(self.cache.path)
         index = self.cache.scan()
         for start in range(0, self.count, block):
             picks: dict[str, list[tuple[int, int]]] = {}  # shard -> (position, row)

@@ -21,6 +21,7 @@ about 1e-4, above the 1e-5 the head path is matched to.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -31,6 +32,7 @@ from typing import Iterable
 
 import numpy as np
 
+from ..cachecard import mark_used, writing
 from ..hashing import file_sha256, json_sha256, memoised_for_file
 from .frames import HEADS_DIR, FrameCache
 from .shards import ShardFolder, ShardRows
@@ -75,7 +77,9 @@ def head_cache_manifest(frames: FrameCache, *, checkpoint: str | os.PathLike, he
 def open_head_cache(frames: FrameCache, *, checkpoint: str | os.PathLike, head_id: str | None = None) -> HeadCache:
     """The head cache of `checkpoint` over `frames` (created empty if new); reads no shard."""
     manifest = head_cache_manifest(frames, checkpoint=checkpoint, head_id=head_id or head_sha256(checkpoint))
-    return HeadCache.prepare(frames.path / HEADS_DIR / manifest["key"][:16], manifest)
+    cache = HeadCache.prepare(frames.path / HEADS_DIR / manifest["key"][:16], manifest)
+    mark_used(cache.path)  # opened to be read (`mote cache list` shows when)
+    return cache
 
 
 def view_means(head, features) -> tuple["torch.Tensor", "torch.Tensor"]:  # noqa: F821
@@ -119,13 +123,14 @@ def fill_head_cache(frames: FrameCache, heads: HeadCache, head, *, keys: Iterabl
     if todo:
         log.info("%s: head pass over %d frame shards into %d head shards", heads.path, len(todo), len(groups))
     computed = 0
-    for group in groups:
-        parts = [_head_rows(frames, name, frame_index, head) for name in group]
-        heads.write(ShardRows(videos=[v for p in parts for v in p.videos], ok=np.concatenate([p.ok for p in parts]),
-                              errors=[e for p in parts for e in p.errors],
-                              arrays={a: np.concatenate([p.arrays[a] for p in parts]) for a in HeadCache.row_arrays}),
-                    attrs=dict(frame_shards=json.dumps(group)))
-        computed += sum(len(p.videos) for p in parts)
+    with writing(heads.path) if groups else contextlib.nullcontext():  # `mote cache clear` leaves it alone meanwhile
+        for group in groups:
+            parts = [_head_rows(frames, name, frame_index, head) for name in group]
+            heads.write(ShardRows(videos=[v for p in parts for v in p.videos], ok=np.concatenate([p.ok for p in parts]),
+                                  errors=[e for p in parts for e in p.errors],
+                                  arrays={a: np.concatenate([p.arrays[a] for p in parts]) for a in HeadCache.row_arrays}),
+                        attrs=dict(frame_shards=json.dumps(group)))
+            computed += sum(len(p.videos) for p in parts)
     if todo:
         heads.remove_stale_temporaries()
     return HeadPass(heads, computed, time.perf_counter() - started)

@@ -7,13 +7,14 @@ from typing import Optional
 
 import typer
 
-from ..cli_app import app
+from ..cli_app import app, complete_dataset, finish_skipped
 from ..errors import MoteError
 
 
 @app.command("decode")
 def decode(
-    dataset: Optional[str] = typer.Option(None, "--dataset", metavar="NAME", help="Dataset name in datasets.toml ($MOTE_DATASETS)."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", metavar="NAME", help="Dataset name in datasets.toml ($MOTE_DATASETS).",
+                                          autocompletion=complete_dataset),
     split: int = typer.Option(1, "--split", metavar="N", help="Split number (1-based)."),
     subset: str = typer.Option("train", "--subset", metavar="train|test", help="train or test."),
     list_file: Optional[Path] = typer.Option(None, "--list", metavar="FILE", help="Generic list: 'relative/path LABEL' per line."),
@@ -57,6 +58,7 @@ def decode(
     summary = decode_to_store(chosen.videos, out or chosen.default_store(), settings=settings, workers=workers, progress=progress,
                               retry_hung=retry_hung)
     typer.echo(f"mote decode: {summary.line()}")
+    finish_skipped(summary.failed, f"the frame store {summary.store}")
 
 
 @app.command("synth")

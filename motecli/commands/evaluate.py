@@ -7,14 +7,16 @@ from typing import List, Optional
 
 import typer
 
-from ..cli_app import app
+from ..cli_app import app, complete_dataset, finish_skipped
 from ..constants import FEW_SHOT_KS, TFM_K, TFM_SCALE, ZERO_SHOT_PATCH_ALPHA
 from ..errors import MoteError
 
 CHECKPOINT_HELP = "Merged model from `mote merge` (default: $MOTE_CHECKPOINT, else cache/checkpoints/merged.safetensors)."
-_dataset = typer.Option(None, "--dataset", "-d", metavar="NAME", help="Dataset name from datasets.toml ($MOTE_DATASETS).")
+_dataset = typer.Option(None, "--dataset", "-d", metavar="NAME", help="Dataset name from datasets.toml ($MOTE_DATASETS).",
+                        autocompletion=complete_dataset)
 _datasets = typer.Option(None, "--dataset", "-d", metavar="NAME",
-                         help="Dataset name from datasets.toml ($MOTE_DATASETS); repeat for several in one call.")
+                         help="Dataset name from datasets.toml ($MOTE_DATASETS); repeat for several in one call.",
+                         autocompletion=complete_dataset)
 _from_videos = typer.Option(False, "--from-videos", help="Decode the videos instead of using the frame cache.")
 _head_cache = typer.Option(True, "--head-cache/--no-head-cache",
                            help="Score from the checkpoint's head cache (matrix products); off: the head on frame features.")
@@ -105,6 +107,8 @@ def encode_frames_cmd(
         t = result.timings
         console.print(f"time: {t['wait_for_frames_s']:.1f} s waiting for decoded frames, {t['encoder_s']:.1f} s in the "
                       f"image encoder, {t['write_s']:.1f} s writing shards")
+    finish_skipped(len(result.cache.failures()) if result.complete else result.failed_videos,
+                   f"the frame cache {result.cache.path}")
 
 
 @app.command("eval")
@@ -153,7 +157,6 @@ def eval_cmd(
 
         require_matplotlib()  # fail before the evaluation, not after it
 
-    from ..eval.batch import evaluate_checkpoints
     from ..eval.runner import EvalSettings
 
     settings = EvalSettings(
@@ -163,11 +166,23 @@ def eval_cmd(
         from_videos=from_videos, head_cache=head_cache, batch_size=batch_size, workers=workers, device=device,
         shard_size=shard_size, precision=precision, batch_frames=batch_frames,
     )
+    _evaluate_groups(groups, checkpoints=checkpoints, settings=settings, frames=frames, results_dir=results_dir,
+                     split=split, plot=plot)
+
+
+def _evaluate_groups(groups, *, checkpoints, settings, frames, results_dir: Path, split: str, plot: bool) -> None:
+    """Every dataset with every checkpoint, printing as results come; exit 3 under
+    --fail-on-skipped when a split excluded unreadable videos."""
+    from ..eval.batch import evaluate_checkpoints
+
+    excluded = []
     for sources in groups:  # one results file per dataset and checkpoint; the rows cover them all
-        _, rows = evaluate_checkpoints(checkpoints=checkpoints, settings=settings, frames=frames, sources=sources,
-                                       out_dir=results_dir, split_spec=split,
-                                       on_result=lambda done: _print_result(done, plot=plot))
+        done, rows = evaluate_checkpoints(checkpoints=checkpoints, settings=settings, frames=frames, sources=sources,
+                                          out_dir=results_dir, split_spec=split,
+                                          on_result=lambda done: _print_result(done, plot=plot))
+        excluded += [r["excluded"] for d in done for run in d.results["runs"] for r in run["splits"]]
     _print_folder(rows, results_dir=results_dir, plot=plot)
+    finish_skipped(max(excluded, default=0), f"the evaluation ({results_dir})")
 
 
 def _print_result(done, *, plot: bool) -> None:
@@ -233,7 +248,8 @@ def few_shot_head_cmd(
     train_list: Path = typer.Option(..., "--train-list", metavar="FILE", help="K-shot list from `mote few-shot-lists`."),
     labels: Path = typer.Option(..., "--labels", metavar="FILE", help="Class names of the list."),
     root: Path = typer.Option(..., "--root", metavar="DIR", help="Folder the list paths are relative to."),
-    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", metavar="NAME", help="Test split from datasets.toml ..."),
+    dataset: Optional[str] = typer.Option(None, "--dataset", "-d", metavar="NAME", help="Test split from datasets.toml ...",
+                                          autocompletion=complete_dataset),
     split: int = typer.Option(1, "--split", metavar="N", help="... its split number."),
     test_list: Optional[Path] = typer.Option(None, "--test-list", metavar="FILE", help="... or a test list (same --labels, --root)."),
     config: Optional[Path] = _config, checkpoint: Optional[Path] = _checkpoint, frames: Optional[int] = _frames,

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from ..cli_app import app
+from ..cli_app import app, finish_skipped
 
 
 @app.command("train")
@@ -40,4 +40,6 @@ def train_command(
 
     from ..train.loop import train
 
-    train(spec, resume=resume, overwrite=overwrite, device=device)
+    result = train(spec, resume=resume, overwrite=overwrite, device=device)
+    # Videos are drawn again every epoch: the largest count of one epoch is the number of unreadable files.
+    finish_skipped(max((r["failures"] for r in result.history), default=0), f"training ({result.output})")

@@ -33,6 +33,7 @@ from typing import Callable, Iterator
 
 import numpy as np
 
+from ..cachecard import mark_used
 from ..constants import PIXEL_VERSION
 from ..errors import MoteError
 from .layouts import MISSING_STAMP, VideoList
@@ -164,6 +165,7 @@ class FrameStore:
             if problem:
                 raise MoteError(f"{file}: damaged frame store shard ({problem}); run `mote decode` again to re-decode it")
         self.videos = manifest_videos(self.manifest)
+        mark_used(self.path)
         self.format = self.manifest["format"]
         self.shard_size = self.manifest["shard_size"]
         self._files: dict[int, object] = {}

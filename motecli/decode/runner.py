@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path, remove_stale_temporaries
+from ..cachecard import write_card, writing
 from ..constants import PIXEL_VERSION
 from ..data.layouts import VideoList
 from ..data.store import (FAILURES, MANIFEST, STORE_VERSION, changed_since, missing_shards, read_manifest,
@@ -50,6 +51,7 @@ log = logging.getLogger("mote")
 # A shard whose worker process dies this often is given up on: with the hung video
 # registered after the first death, a second death already means something else.
 MAX_WORKER_DEATHS = 3
+STORE_KIND = "frame-store"
 
 
 @dataclass
@@ -319,7 +321,10 @@ def decode_to_store(
     done_before = len(videos) - sum(sizes[s] for s in todo)
     log.info("decode: %d videos, %d shards, %d to do, %d workers", len(videos), shards, len(todo), workers)
     tasks = [(store, s, videos, settings) for s in todo]
-    with Progress("decode", total=len(videos), initial=done_before, unit="videos", enabled=progress) as bar:
+    write_card(store, kind=STORE_KIND, source=videos.source, videos=len(videos), shard_size=settings.shard_size,
+               settings=dict(short_side=settings.short_side, max_frames=settings.max_frames, format=settings.format))
+    with writing(store), Progress("decode", total=len(videos), initial=done_before, unit="videos",
+                                  enabled=progress) as bar:
         _supervise(tasks, max(1, workers), lambda counts: bar.advance(sum(counts)))
     failed = _write_failures(store, videos, shards)
     size = sum(p.stat().st_size for p in store.glob("shard-*.h5"))

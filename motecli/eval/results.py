@@ -34,10 +34,11 @@ from pathlib import Path
 
 from ..constants import PROMPT_TEMPLATES
 from ..errors import MoteError
+from ..hashing import CHECKPOINT_ID_LENGTH
 
 RESULTS_FORMAT = "mote-eval"
 RESULTS_VERSION = 2  # 2: checkpoint identity, one run per (k, scale), predictions in a side file
-ID_CHARS = 10  # short checkpoint id: the first hex digits of the merged file's sha256
+ID_CHARS = CHECKPOINT_ID_LENGTH  # short checkpoint id: the first hex digits of the merged file's sha256
 TABLE_FORMAT = "mote-results"
 TABLE_VERSION = 1
 

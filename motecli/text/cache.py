@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import atomic_path, remove_stale_temporaries_of
+from ..cachecard import mark_used
 from ..errors import MoteError
 from ..hashing import json_sha256, package_version
 from ..env import cache_root
@@ -121,7 +122,10 @@ def lookup_text_cache(request: TextRequest, path: Path) -> TextEmbeddings | None
     if not path.exists():
         return None
     cached = read_text_cache(path)
-    return cached if cached.key == request.key else None
+    if cached.key != request.key:
+        return None
+    mark_used(path)
+    return cached
 
 
 def write_text_cache(path: Path, request: TextRequest, embeddings: np.ndarray, *, pretrained: str | None, seconds: float) -> None:

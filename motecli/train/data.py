@@ -20,6 +20,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from ..atomic import remove_stale_temporaries_of, temporary_sibling
+from ..cachecard import mark_used, write_card
 from ..errors import MoteError
 from ..env import cache_root
 from ..lifeline import worker_init_fn
@@ -58,8 +59,11 @@ def ensure_synthetic_dataset(*, videos_per_class: int, shapes: tuple[str, ...], 
         if (final / "datasets.toml").is_file():  # another process finished first
             shutil.rmtree(tmp, ignore_errors=True)
         else:
+            write_card(tmp, kind="synthetic", videos_per_class=videos_per_class, shapes=list(shapes),
+                       directions=list(directions), seed=SYNTH_SEED)
             shutil.rmtree(final, ignore_errors=True)
             os.replace(tmp, final)
+    mark_used(final)
     return final / "datasets.toml"
 
 

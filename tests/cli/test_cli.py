@@ -84,6 +84,12 @@ def test_patch_alpha_help_quotes_the_constant():
         assert f"{ZERO_SHOT_PATCH_ALPHA}" in row, row
 
 
+def test_subcommand_help_exits_zero():
+    for command in ("encode-text", "decode", "train", "merge", "encode-frames", "eval", "doctor", "cache", "cache list", "cache clear"):
+        proc = subprocess.run([sys.executable, "-m", "motecli", *command.split(), "--help"], capture_output=True, text=True)
+        assert proc.returncode == 0 and "error" not in proc.stderr, (command, proc.stderr)
+
+
 def test_python_dash_m_works():
     proc = subprocess.run([sys.executable, "-m", "motecli", "--help"], capture_output=True, text=True)
     assert proc.returncode == 0 and "encode-text" in proc.stdout
