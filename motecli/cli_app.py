@@ -46,7 +46,9 @@ def _framework_exceptions() -> tuple[type[BaseException], ...]:
     """Exceptions that are Click's or Typer's control flow (usage errors, --help, exit,
     abort), which Click itself prints and turns into its exit codes. Typer >= 0.20 vendors
     Click, so both its classes and those of a separately installed click count."""
-    classes: list[type[BaseException]] = [typer.Exit, typer.Abort, typer.TyperException]
+    classes: list[type[BaseException]] = [typer.Exit, typer.Abort]
+    if hasattr(typer, "TyperException"):  # typer >= 0.20 only
+        classes.append(typer.TyperException)
     try:
         import click
 
