@@ -10,13 +10,12 @@ have: H.264 with B-frames (Kinetics), MPEG-4 part 2 with B-frames in AVI tagged 
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
 from motecli.data.sampling import eval_indices
 from motecli.data.video import read_video
-
-av = pytest.importorskip("av")
 
 N_FRAMES, H, W = 24, 48, 64
 

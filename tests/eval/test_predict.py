@@ -4,6 +4,7 @@ import json
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 import torch
@@ -13,8 +14,6 @@ from typer.testing import CliRunner
 import motecli.cli  # noqa: F401
 from motecli.cli_app import app
 from motecli.data.transforms import eval_views
-
-av = pytest.importorskip("av")
 
 COLOURS = {"red paint": (200, 30, 30), "green grass": (30, 190, 40), "blue sky": (40, 60, 210)}
 NAMES = list(COLOURS)
