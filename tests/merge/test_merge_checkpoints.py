@@ -2,13 +2,20 @@
 
 import hashlib
 import json
+import os
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
+from typer.testing import CliRunner
 
+import motecli.cli  # noqa: F401  (attaches the commands)
 from mote_builders import mote_env, save_release_checkpoint, save_train_checkpoint, tiny_model, tiny_text
+from motecli.atomic import process_alive
+from motecli.cli_app import app
 from motecli.errors import MoteError
 from motecli.checkpoints.merged import load_merged, read_merged_tensors
 from motecli.merge.merge import merge_checkpoint
@@ -16,6 +23,7 @@ from motecli.model.clip import build_clip, resolve_clip
 from motecli.model.temporal import head_parameter_count
 from motecli.model.scoring import cosine_scores
 
+REPO = Path(__file__).resolve().parents[2]
 NAMES = ["a cat jumping", "a dog running", "a bird flying"]
 
 
@@ -191,3 +199,49 @@ def test_release_checkpoint_merges_without_model(trained, tmp_path, monkeypatch)
     assert meta["clip"]["model"] == "mote-tiny" and meta["class_names"] == NAMES
     x = frames(3)
     assert torch.allclose(eval_scores(merged, text, x), eval_scores(model, text, x), atol=1e-5)
+
+
+# A `mote merge` SIGKILLed after writing its .safetensors temporary in full, before the rename.
+KILLED_MERGE = """
+import os, signal, sys
+import safetensors.torch
+from motecli.merge.merge import merge_checkpoint
+real_save = safetensors.torch.save_file
+
+def save_file(tensors, filename, metadata=None):
+    real_save(tensors, filename, metadata=metadata)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+safetensors.torch.save_file = save_file
+merge_checkpoint(sys.argv[1], out=sys.argv[2])
+"""
+
+
+def test_next_merge_removes_the_temporaries_of_killed_merges_only(trained, tmp_path):
+    """Issue 10 item 3: a killed merge's `.NAME.tmp-PID` is removed by the next merge to the
+    same output; a live writer's temporary and another output's are left alone."""
+    _, _, _, path = trained
+    out = tmp_path / "m.safetensors"
+    proc = subprocess.run([sys.executable, "-c", KILLED_MERGE, str(path), str(out)], cwd=REPO, capture_output=True,
+                          text=True, env=dict(mote_env(tmp_path / "cache"), PYTHONPATH=str(REPO)), timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    (dead,) = tmp_path.glob(".m.safetensors.tmp-*")  # the full-size temporary the kill stranded
+    pid = int(dead.name.rsplit("-", 1)[1])
+    assert not process_alive(pid) and dead.stat().st_size > 0 and not out.exists()
+    dead_sidecar = tmp_path / f".m.safetensors.json.tmp-{pid}"
+    dead_sidecar.write_text("{")  # as if killed while writing the sidecar
+    other = tmp_path / dead.name.replace(".m.", ".other.")  # a dead writer of another output: not this merge's
+    other.write_bytes(b"x")
+    live = subprocess.Popen(["sleep", "60"])
+    try:
+        live_tmps = [tmp_path / f".m.safetensors.tmp-{live.pid}", tmp_path / f".m.safetensors.json.tmp-{live.pid}"]
+        for tmp in live_tmps:
+            tmp.write_bytes(b"being written")
+        result = CliRunner().invoke(app, ["merge", str(path), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        assert process_alive(live.pid) and all(tmp.read_bytes() == b"being written" for tmp in live_tmps)
+    finally:
+        live.kill()
+        live.wait()
+    assert not dead.exists() and not dead_sidecar.exists() and other.exists()
+    assert load_merged(out)[1]["class_names"] == NAMES
