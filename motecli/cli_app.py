@@ -93,6 +93,8 @@ class MoteGroup(TyperGroup):
         except MoteError as err:
             if debug_enabled():
                 traceback.print_exc()
+                if err.worker_traceback:  # raised in a DataLoader worker: where it was raised there
+                    typer.echo(err.worker_traceback, err=True)
             typer.echo(f"mote: error: {_one_line(err)}", err=True)
             sys.exit(err.exit_code)
         except Exception as err:  # a bug, not bad input: still no traceback by default
