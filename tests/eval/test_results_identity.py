@@ -1,8 +1,10 @@
-"""Real evaluations of two checkpoints into one results folder: identity in every file,
-no overwriting, HM_ZS per checkpoint from its own files, sweeps in one file."""
+"""Real evaluations of several checkpoints into one results folder: identity in every file,
+no overwriting, the caches each checkpoint shares or owns, HM_ZS per checkpoint from its
+own files, sweeps in one file."""
 
 import hashlib
 import json
+import os
 import subprocess
 import sys
 
@@ -36,6 +38,12 @@ def two(merged, synth, tmp_path_factory):
     return merged, merged_for(tmp_path_factory.mktemp("ckpt-b"), synth.class_names, seed=3, name="b")
 
 
+@pytest.fixture(scope="module")
+def own_encoder(synth, tmp_path_factory):
+    """Checkpoint C: an image encoder of its own (moved off the seeded init), same classes."""
+    return merged_for(tmp_path_factory.mktemp("ckpt-c"), synth.class_names, seed=5, name="c", visual_noise=0.5)
+
+
 def settings(**kw):
     base = dict(checkpoint=None, protocol="zero-shot", clips=3, crops=1, num_frames=0, modulation=True, scales=(0.05,),
                 k=TFM_K, templates=read_templates_file(None), batch_size=8)
@@ -52,21 +60,41 @@ def hm(*values):
     return len(values) / sum(1 / v for v in values)
 
 
-def test_two_checkpoints_one_folder(two, roles, synth, tmp_path):
+def test_two_checkpoints_one_folder(two, own_encoder, roles, synth, tmp_path):
     a, b = two
+    c = own_encoder
     out = tmp_path / "results"
     # Several checkpoints in one `mote eval` call: one file each, then one summary.
     env = mote_env(tmp_path / "cache", roles)
     proc = subprocess.run([sys.executable, "-m", "motecli", "eval", "--dataset", "ucf101", "--split", "all", "-c", str(a),
-                           "-c", str(b), "--results-dir", str(out)], env=env, capture_output=True, text=True, timeout=300)
+                           "-c", str(b), "-c", str(c), "--results-dir", str(out)], env=env, capture_output=True, text=True,
+                          timeout=300)
     assert proc.returncode == 0, proc.stderr
-    ids = {p: hashlib.sha256(p.read_bytes()).hexdigest()[:10] for p in (a, b)}
+    ids = {p: hashlib.sha256(p.read_bytes()).hexdigest()[:10] for p in (a, b, c)}
     files = sorted(out.glob("ucf101-*.json"))
-    assert len(files) == 2 and {f.stem.split("-")[-2] for f in files} == set(ids.values())
+    assert len(files) == 3 and {f.stem.split("-")[-2] for f in files} == set(ids.values())
     summary = proc.stdout[proc.stdout.index("the evaluated checkpoints"):]
-    assert ids[a] in summary and ids[b] in summary and "missing HMDB zero-shot" in summary
+    assert all(ids[p] in summary for p in (a, b, c)) and "missing HMDB zero-shot" in summary
 
-    record = json.loads(next(f for f in files if ids[a] in f.name).read_text())
+    # Each checkpoint its own file; the frame cache is the image encoder's (A and B share theirs,
+    # C has its own), the head cache each checkpoint's own; the text cache is filled once, by A.
+    records = {p: json.loads(next(f for f in files if ids[p] in f.name).read_text()) for p in (a, b, c)}
+    splits = {p: records[p]["runs"][0]["splits"] for p in (a, b, c)}
+    for p in (a, b, c):
+        assert records[p]["checkpoint"]["sha256"] == hashlib.sha256(p.read_bytes()).hexdigest()
+        assert records[p]["checkpoint"]["path"] == str(p) and len(splits[p]) == 3
+    frame_dirs = {p: {s["frame_cache"]["path"] for s in splits[p]} for p in (a, b, c)}
+    head_dirs = {p: {s["head_cache"]["path"] for s in splits[p]} for p in (a, b, c)}
+    assert len(frame_dirs[a]) == 1 and frame_dirs[b] == frame_dirs[a] and len(frame_dirs[c]) == 1
+    assert frame_dirs[c] != frame_dirs[a] and all(os.path.isdir(d) for d in frame_dirs[a] | frame_dirs[c])
+    assert len(set().union(*head_dirs.values())) == 3
+    assert records[b]["caches"] == dict(frames="hit", frames_encoded_now=0, heads="filled", heads_computed_now=24,
+                                        text="hit")
+    assert records[c]["caches"] == dict(frames="filled", frames_encoded_now=24, heads="filled", heads_computed_now=24,
+                                        text="hit")
+    assert len({s["text_weights_id"] for p in (a, b, c) for s in splits[p]}) == 1
+
+    record = records[a]
     meta = json.loads(a.with_name(a.name + ".json").read_text())
     assert record["format_version"] == 2 and record["mote_version"]
     ck = record["checkpoint"]
@@ -81,7 +109,7 @@ def test_two_checkpoints_one_folder(two, roles, synth, tmp_path):
 
     # The same checkpoint and settings again: its own file is replaced, found in the caches.
     (again,) = evaluate([a], "ucf101", roles, out)[0]
-    assert again.path.name in {f.name for f in files} and len(list(out.glob("ucf101-*.json"))) == 2
+    assert again.path.name in {f.name for f in files} and len(list(out.glob("ucf101-*.json"))) == 3
     assert again.results["caches"] == dict(frames="hit", frames_encoded_now=0, heads="hit", heads_computed_now=0,
                                            text="hit")
 
