@@ -63,20 +63,16 @@ def test_ucf_release_labels_override_keeps_ids(ucf_splits, tmp_path):
 
 # --- HMDB-51 ---------------------------------------------------------------------------------
 
+HMDB_SPLITS = REAL / "hmdb51" / "testTrainMulti_7030_splits"  # the 153 official split files
 HMDB_CLASSES = [c.strip() for c in (REAL / "hmdb51" / "class_list.txt").read_text().splitlines()]
 
 
 def _hmdb_tree(d: Path, order=HMDB_CLASSES) -> Path:
-    """Split files for the 51 classes: the two real split-1 files, one line elsewhere."""
+    """A copy of the official split files, written class by class in `order`."""
     d.mkdir(parents=True, exist_ok=True)
     for c in order:
         for split in (1, 2, 3):
-            real = REAL / "hmdb51" / f"{c}_test_split{split}.txt"
-            target = d / f"{c}_test_split{split}.txt"
-            if real.exists():
-                shutil.copy(real, target)
-            else:
-                target.write_text(f"{c}_example_{split}.avi 2 \n{c}_other_{split}.avi 1 \n")
+            shutil.copy(HMDB_SPLITS / f"{c}_test_split{split}.txt", d / f"{c}_test_split{split}.txt")
     return d
 
 
@@ -92,7 +88,7 @@ def test_hmdb_real_files_counts(tmp_path):
     for subset, code, expected in (("train", "1", 70), ("test", "2", 30)):
         videos = load_hmdb51(splits, tmp_path, split=1, subset=subset)
         for folder, label in (("climb", 5), ("climb_stairs", 6)):
-            real = [line.split() for line in (REAL / "hmdb51" / f"{folder}_test_split1.txt").read_text().splitlines()]
+            real = [line.split() for line in (HMDB_SPLITS / f"{folder}_test_split1.txt").read_text().splitlines()]
             want = [(f"{folder}/{name}", label) for name, c in real if c == code]
             assert len(want) == expected
             assert [it for it in videos.items if it[1] == label] == want
