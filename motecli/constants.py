@@ -21,6 +21,9 @@ ROUTING_TEMPERATURE = 1.0
 WMR_TAU_STEP = 0.6
 WMR_TAU_MULTIPLIERS = (-16, -8, -4, -2, -1, 1, 2, 4, 8, 16)
 WMR_TAU_CANDIDATES = tuple(m * WMR_TAU_STEP for m in WMR_TAU_MULTIPLIERS) + (math.inf,)
+# The paper's ablations of the two draws (tables 2 and 7), as recipe switches.
+ROUTING_MODES = ("multinomial", "random", "fixed")  # softmax([1..N] / T), uniform, always expert N
+TAU_SAMPLINGS = ("discrete", "continuous")  # the candidate set, or uniform over its finite range
 LOSS_WEIGHT_EXPERT = 1.0
 LOSS_WEIGHT_MERGED = 0.5
 LOSS_WEIGHT_MSE = 0.1

@@ -23,7 +23,7 @@ LEVELS: list[set[str]] = [
     {"demo", "fewshot"},
     {"eval", "doctor", "inventory"},
     {"cache"},
-    {"merge", "train", "decode"},
+    {"merge", "train", "decode", "pretrain"},
     {"data", "text", "checkpoints"},
     {"model"},
     # Ground: small torch-free modules every stage may use.

@@ -67,9 +67,18 @@ def synth(
     videos_per_class: int = typer.Option(6, "--videos-per-class", metavar="N", help="Videos per class."),
     seed: int = typer.Option(0, "--seed", metavar="N", help="Seed of the generated videos."),
     bad_files: bool = typer.Option(False, "--bad-files", help="Also write broken files and a synth_bad list."),
+    shapes: str = typer.Option("circle,square", "--shapes", metavar="SHAPE,...",
+                               help="Comma list of circle, square, triangle, diamond, cross, ring."),
 ) -> None:
     """Write a small synthetic video dataset (shapes moving in four directions) in every layout."""
     from ..data.synth import make_synthetic_dataset
+    from ..data.world import SHAPES
+    from ..errors import MoteError
 
-    ds = make_synthetic_dataset(out_dir, videos_per_class=videos_per_class, seed=seed, bad_files=bad_files)
+    chosen = tuple(s.strip() for s in shapes.split(",") if s.strip())
+    unknown = [s for s in chosen if s not in SHAPES]
+    if unknown or not chosen:
+        raise MoteError(f"--shapes {shapes!r}: expected a comma list of {', '.join(SHAPES)}")
+    ds = make_synthetic_dataset(out_dir, videos_per_class=videos_per_class, seed=seed, bad_files=bad_files,
+                                shapes=chosen)
     typer.echo(f"mote synth: {len(ds.videos)} videos, {len(ds.class_names)} classes; datasets in {ds.config}")

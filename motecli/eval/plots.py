@@ -154,6 +154,26 @@ def plot_trade_off(results_dir: str | Path, path: str | Path, *, y: str = "hm_zs
         plt.close(fig)
 
 
+def plot_points(series: dict, path: str | Path, *, xlabel: str, ylabel: str, title: str,
+                chance: tuple[float, float] | None = None) -> Path:
+    """A trade-off plot of points that are not a results folder's rows (`mote demo`'s models):
+    `series` shaped as `trade_off_series` returns it (percent), these axis labels, and dotted
+    lines at chance level (x, y in percent) when given."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5.5))
+    draw_trade_off(ax, series)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    if chance is not None:
+        ax.axvline(chance[0], color="0.5", linestyle=":", linewidth=1, zorder=1)
+        ax.axhline(chance[1], color="0.5", linestyle=":", linewidth=1, zorder=1)
+    try:
+        return _save(fig, Path(path))
+    finally:
+        plt.close(fig)
+
+
 # ---------------------------------------------------------------------------- bars
 
 

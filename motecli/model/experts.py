@@ -7,17 +7,48 @@ Key names follow the authors' release (`fc_up.{i}`, `fc_dn.{i}`,
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..constants import MLP_RATIO, QUICK_GELU_SCALE, ROUTING_TEMPERATURE, WMR_TAU_CANDIDATES
+from ..constants import (
+    MLP_RATIO,
+    QUICK_GELU_SCALE,
+    ROUTING_MODES,
+    ROUTING_TEMPERATURE,
+    TAU_SAMPLINGS,
+    WMR_TAU_CANDIDATES,
+)
 
 
 def quick_gelu(a: torch.Tensor) -> torch.Tensor:
     return a * torch.sigmoid(QUICK_GELU_SCALE * a)
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """How a training step draws its experts and WMR temperatures (the paper's ablations).
+
+    mode: "multinomial" draws from softmax([1..N] / temperature) (the method);
+          "random" draws uniformly; "fixed" always takes the last expert.
+    tau_sampling: "discrete" draws tau from WMR_TAU_CANDIDATES (the method);
+          "continuous" draws it uniformly from their finite range (paper table 7f).
+    """
+
+    mode: str = "multinomial"
+    temperature: float = ROUTING_TEMPERATURE
+    tau_sampling: str = "discrete"
+
+    def __post_init__(self) -> None:
+        if self.mode not in ROUTING_MODES:
+            raise ValueError(f"routing mode {self.mode!r}: expected one of {', '.join(ROUTING_MODES)}")
+        if self.tau_sampling not in TAU_SAMPLINGS:
+            raise ValueError(f"tau sampling {self.tau_sampling!r}: expected one of {', '.join(TAU_SAMPLINGS)}")
+        if not self.temperature > 0:
+            raise ValueError(f"routing temperature {self.temperature}: expected a positive number")
 
 
 def routing_probabilities(num_experts: int, temperature: float = ROUTING_TEMPERATURE) -> torch.Tensor:
@@ -27,20 +58,39 @@ def routing_probabilities(num_experts: int, temperature: float = ROUTING_TEMPERA
 
 
 def merge_weights_for_tau(tau: float, num_experts: int) -> torch.Tensor:
-    """w = softmax([1..N] / tau); tau = +inf is the plain average."""
+    """w = softmax([1..N] / tau); tau = +inf is the plain average, tau = 0 the last expert
+    (the limit from above; a continuous draw can land there only by rounding)."""
     if math.isinf(tau) and tau > 0:
         return torch.full((num_experts,), 1.0 / num_experts, dtype=torch.float64)
+    if tau == 0:
+        return F.one_hot(torch.tensor(num_experts - 1), num_experts).double()
     return routing_probabilities(num_experts, temperature=tau)
 
 
-def draw_expert_indices(num_blocks: int, num_experts: int, generator: torch.Generator | None = None) -> list[int]:
-    """One expert per block, drawn independently from the routing distribution."""
-    probs = routing_probabilities(num_experts)
+def draw_expert_indices(num_blocks: int, num_experts: int, generator: torch.Generator | None = None, *,
+                        mode: str = "multinomial", temperature: float = ROUTING_TEMPERATURE) -> list[int]:
+    """One expert per block, drawn independently (multinomial, random) or the last (fixed)."""
+    if mode == "fixed":
+        return [num_experts - 1] * num_blocks
+    if mode == "random":
+        probs = torch.full((num_experts,), 1.0 / num_experts, dtype=torch.float64)
+    elif mode == "multinomial":
+        probs = routing_probabilities(num_experts, temperature)
+    else:
+        raise ValueError(f"routing mode {mode!r}: expected one of {', '.join(ROUTING_MODES)}")
     return torch.multinomial(probs, num_blocks, replacement=True, generator=generator).tolist()
 
 
-def draw_wmr_taus(num_blocks: int, generator: torch.Generator | None = None) -> list[float]:
-    """One tau per block, uniform over the discrete candidate set."""
+def draw_wmr_taus(num_blocks: int, generator: torch.Generator | None = None, *, sampling: str = "discrete") -> list[float]:
+    """One tau per block: uniform over the discrete candidate set, or (continuous) uniform
+    over [min, max] of its finite candidates, -9.6 ... 9.6."""
+    if sampling == "continuous":
+        finite = [t for t in WMR_TAU_CANDIDATES if math.isfinite(t)]
+        low, high = min(finite), max(finite)
+        u = torch.rand(num_blocks, generator=generator, dtype=torch.float64)
+        return (low + (high - low) * u).tolist()
+    if sampling != "discrete":
+        raise ValueError(f"tau sampling {sampling!r}: expected one of {', '.join(TAU_SAMPLINGS)}")
     picks = torch.randint(len(WMR_TAU_CANDIDATES), (num_blocks,), generator=generator)
     return [WMR_TAU_CANDIDATES[i] for i in picks.tolist()]
 

@@ -40,7 +40,9 @@ class TrainData:
 
 
 def synthetic_dataset_dir(*, videos_per_class: int, shapes: tuple[str, ...], directions: tuple[str, ...]) -> Path:
-    spec = f"{videos_per_class}|{','.join(shapes)}|{','.join(directions)}|{SYNTH_SEED}"
+    from ..data.synth import SYNTH_VERSION
+
+    spec = f"{videos_per_class}|{','.join(shapes)}|{','.join(directions)}|{SYNTH_SEED}|v{SYNTH_VERSION}"
     key = hashlib.sha256(spec.encode()).hexdigest()[:12]
     return cache_root() / "synthetic" / f"synth-{key}"
 

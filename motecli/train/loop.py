@@ -27,7 +27,7 @@ from ..env import default_workers
 from ..errors import MoteError
 from ..progress import Progress
 from ..model.clip import ClipSpec, resolve_clip
-from ..model.experts import draw_expert_indices, draw_wmr_taus, merge_weights_for_tau
+from ..model.experts import RoutingConfig, draw_expert_indices, draw_wmr_taus, merge_weights_for_tau
 from ..model.loss import mote_loss
 from ..model.runtime import Precision, resolve_precision
 from ..model.scoring import cosine_scores, fuse_views
@@ -48,31 +48,43 @@ SUM_KEYS = ("loss", "correct", "clips", *PART_KEYS)
 
 
 class MoTEStep(nn.Module):
-    """One training forward as a module, so DDP sees a single forward per backward."""
+    """One training forward as a module, so DDP sees a single forward per backward.
+
+    The WMR pass runs only when one of its loss terms has a weight (the paper's
+    baseline sets both to 0), and a frozen image encoder runs without autograd.
+    """
 
     def __init__(self, model: VideoCLIP, *, loss_weights: LossSection) -> None:
         super().__init__()
         self.model = model
         self.loss_weights = loss_weights
+        self.wmr = bool(loss_weights.merged or loss_weights.mse)
 
     def forward(self, frames: torch.Tensor, labels: torch.Tensor, text: torch.Tensor, *,
                 expert_indices: Sequence[int], merge_weights: torch.Tensor):
-        x = self.model.encode_frames(frames)  # [B, T, 3, H, W] -> [B, T, D], shared by both passes
+        visual_trains = any(p.requires_grad for p in self.model.visual.parameters())
+        with torch.set_grad_enabled(torch.is_grad_enabled() and visual_trains):
+            x = self.model.encode_frames(frames)  # [B, T, 3, H, W] -> [B, T, D], shared by both passes
         _, v_routed = self.model.video_features(x, expert_indices=expert_indices)
-        z_merged, v_merged = self.model.video_features(x, merge_weights=merge_weights)
         logits_routed = self.model.logits(v_routed, text)
+        z_merged = logits_merged = None
+        if self.wmr:
+            z_merged, v_merged = self.model.video_features(x, merge_weights=merge_weights)
+            logits_merged = self.model.logits(v_merged, text)
         loss, parts = mote_loss(
-            logits_expert=logits_routed, logits_merged=self.model.logits(v_merged, text), z_merged=z_merged, x=x,
+            logits_expert=logits_routed, logits_merged=logits_merged, z_merged=z_merged, x=x,
             labels=labels, weight_expert=self.loss_weights.expert, weight_merged=self.loss_weights.merged,
             weight_mse=self.loss_weights.mse,
         )
         return loss, parts, logits_routed.detach()
 
 
-def draw_routing(*, num_blocks: int, num_experts: int, generator: torch.Generator) -> tuple[list[int], torch.Tensor]:
+def draw_routing(*, num_blocks: int, num_experts: int, generator: torch.Generator,
+                 config: RoutingConfig = RoutingConfig()) -> tuple[list[int], torch.Tensor]:
     """This step's expert per block and WMR merge weights [L, N] (tau per block)."""
-    indices = draw_expert_indices(num_blocks, num_experts, generator)
-    taus = draw_wmr_taus(num_blocks, generator)
+    indices = draw_expert_indices(num_blocks, num_experts, generator, mode=config.mode,
+                                  temperature=config.temperature)
+    taus = draw_wmr_taus(num_blocks, generator, sampling=config.tau_sampling)
     weights = torch.stack([merge_weights_for_tau(tau, num_experts) for tau in taus]).float()  # [L, N]
     return indices, weights
 
@@ -87,11 +99,12 @@ def build_optimizer(model: VideoCLIP, *, lr: float, clip_lr_ratio: float, weight
                     betas: tuple[float, float], eps: float) -> torch.optim.AdamW:
     """AdamW with two rates: the head at `lr`, CLIP's image encoder and logit_scale at
     `lr * clip_lr_ratio`. Weight decay on every parameter, as the release does.
+    Frozen parameters (requires_grad False, e.g. model.freeze_visual) are left out.
     Fused on CUDA (`use_fused_adamw`): the same update, computed in one kernel."""
-    clip_params = [*model.visual.parameters(), model.logit_scale]
+    clip_params = [p for p in (*model.visual.parameters(), model.logit_scale) if p.requires_grad]
     groups = [
         dict(params=clip_params, lr=lr * clip_lr_ratio, name="clip"),
-        dict(params=list(model.head.parameters()), lr=lr, name="head"),
+        dict(params=[p for p in model.head.parameters() if p.requires_grad], lr=lr, name="head"),
     ]
     fused = use_fused_adamw(model.logit_scale.device)
     return torch.optim.AdamW(groups, lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, fused=fused)
@@ -134,6 +147,7 @@ class RunState:
     scaler: torch.amp.GradScaler
     precision: Precision
     routing: torch.Generator
+    routing_config: RoutingConfig
     text: torch.Tensor  # [C, D] fine-tuning class embeddings on the device
     micro_batch: int
     accumulation: int
@@ -161,7 +175,7 @@ def _micro_step(run: RunState, batch: dict, *, ctx: DistContext, sync: bool) -> 
     frames = frames.to(ctx.device, non_blocking=True)
     labels = labels.to(ctx.device, non_blocking=True)
     indices, merge = draw_routing(num_blocks=run.config.layers, num_experts=run.config.num_experts,
-                                  generator=run.routing)
+                                  generator=run.routing, config=run.routing_config)
     # Gradients are all-reduced on the last micro-batch of a step only.
     defer_sync = isinstance(run.step_module, DistributedDataParallel) and not sync
     with (run.step_module.no_sync() if defer_sync else contextlib.nullcontext()), run.precision.autocast():
@@ -296,17 +310,24 @@ def setup_run(recipe: Recipe, data: TrainData, *, ctx: DistContext) -> RunState:
                              templates_file=recipe.data.templates_file, ctx=ctx).to(ctx.device)
     model = build_model(spec, config, seed=r.seed, grad_checkpointing=r.grad_checkpointing, device=ctx.device,
                         compile_visual=r.compile)
+    if m.freeze_visual:
+        model.visual.requires_grad_(False)
     optimizer = build_optimizer(model, lr=s.lr, clip_lr_ratio=s.clip_lr_ratio, weight_decay=s.weight_decay,
                                 betas=s.betas, eps=s.eps)
     precision = resolve_precision(r.precision, ctx.device)
     step_module: nn.Module = MoTEStep(model, loss_weights=recipe.loss)
     if ctx.enabled:
-        step_module = DistributedDataParallel(step_module, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None)
+        # Without the WMR pass, experts not drawn this step get no gradient: DDP must look for them.
+        unused = not step_module.wmr and config.num_experts > 1
+        step_module = DistributedDataParallel(step_module, device_ids=[ctx.device.index] if ctx.device.type == "cuda" else None,
+                                              find_unused_parameters=unused)
     return RunState(
         spec=spec, config=config, model=model, step_module=step_module, optimizer=optimizer,
         scheduler=WarmupCosine(optimizer, warmup_epochs=s.warmup_epochs, total_epochs=s.epochs,
                                steps_per_epoch=steps_per_epoch),
-        scaler=precision.scaler(), precision=precision, routing=torch.Generator().manual_seed(r.seed), text=text,
+        scaler=precision.scaler(), precision=precision, routing=torch.Generator().manual_seed(r.seed),
+        routing_config=RoutingConfig(mode=m.routing, temperature=m.routing_temperature, tau_sampling=m.tau_sampling),
+        text=text,
         micro_batch=micro_batch, accumulation=s.accumulation, steps_per_epoch=steps_per_epoch, epochs=s.epochs,
     )
 

@@ -34,12 +34,15 @@ from ..constants import (
     LOSS_WEIGHT_MERGED,
     LOSS_WEIGHT_MSE,
     POSITION_TABLE_ROWS,
+    ROUTING_MODES,
+    ROUTING_TEMPERATURE,
     SEED,
+    TAU_SAMPLINGS,
     TRAIN_CROPS,
     WARMUP_EPOCHS,
     WEIGHT_DECAY,
 )
-from ..data.synth import DIRECTIONS, SHAPES
+from ..data.synth import DEFAULT_SHAPES, DIRECTIONS, MOTIONS, SHAPES, parse_subject
 from ..errors import MoteError
 
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
@@ -54,6 +57,11 @@ class ModelSection:
     num_frames: int = DEFAULT_NUM_FRAMES
     layers: int | None = None  # absent = 4 for ViT-B, 6 for ViT-L (method section 2)
     experts: int = DEFAULT_NUM_EXPERTS
+    # The paper's ablations (docs/training.md, "Ablation switches"); the defaults are the method.
+    routing: str = "multinomial"  # multinomial | random | fixed
+    routing_temperature: float = ROUTING_TEMPERATURE
+    tau_sampling: str = "discrete"  # discrete | continuous
+    freeze_visual: bool = False  # train the head (and logit_scale) only
 
 
 @dataclass(frozen=True)
@@ -77,7 +85,7 @@ class DataSection:
     templates_file: str | None = None  # absent = the 28 templates
     synthetic: bool = False
     synthetic_videos_per_class: int = 12
-    synthetic_shapes: tuple[str, ...] = SHAPES
+    synthetic_shapes: tuple[str, ...] = DEFAULT_SHAPES
     synthetic_directions: tuple[str, ...] = DIRECTIONS
 
 
@@ -190,12 +198,19 @@ def _check_data(d: DataSection, origin: str) -> None:
         raise MoteError(f"{origin}: data.labels_file and data.root are required with data.list_file")
     if d.crop not in TRAIN_CROPS:
         raise MoteError(f"{origin}: data.crop: expected one of {', '.join(TRAIN_CROPS)}, got {d.crop!r}")
-    for key, values, known in (("data.synthetic_shapes", d.synthetic_shapes, SHAPES),
-                               ("data.synthetic_directions", d.synthetic_directions, DIRECTIONS)):
-        unknown = [v for v in values if v not in known]
-        if unknown or not values or len(set(values)) != len(values):
-            what = f"unknown {unknown[0]!r}" if unknown else "empty" if not values else "repeated values"
-            raise MoteError(f"{origin}: {key}: {what}; expected distinct values from {', '.join(known)}")
+    unknown = [v for v in d.synthetic_directions if v not in MOTIONS]
+    repeated = len(set(d.synthetic_directions)) != len(d.synthetic_directions)
+    if unknown or repeated or not d.synthetic_directions:
+        what = f"unknown {unknown[0]!r}" if unknown else "repeated values" if repeated else "empty"
+        raise MoteError(f"{origin}: data.synthetic_directions: {what}; expected distinct values from {', '.join(MOTIONS)}")
+    if not d.synthetic_shapes or len(set(d.synthetic_shapes)) != len(d.synthetic_shapes):
+        what = "repeated values" if d.synthetic_shapes else "empty"
+        raise MoteError(f"{origin}: data.synthetic_shapes: {what}; expected distinct values from {', '.join(SHAPES)}")
+    for entry in d.synthetic_shapes:
+        try:
+            parse_subject(entry)
+        except ValueError as err:
+            raise MoteError(f"{origin}: data.synthetic_shapes: {err}") from None
 
 
 def _check_model(m: ModelSection, origin: str) -> None:
@@ -206,6 +221,12 @@ def _check_model(m: ModelSection, origin: str) -> None:
     if m.layers is not None and m.layers < 1:
         raise MoteError(f"{origin}: model.layers: expected a positive integer (or leave it out for the model's "
                         f"default), got {m.layers}")
+    for key, value, allowed in (("model.routing", m.routing, ROUTING_MODES),
+                                ("model.tau_sampling", m.tau_sampling, TAU_SAMPLINGS)):
+        if value not in allowed:
+            raise MoteError(f"{origin}: {key}: expected one of {', '.join(allowed)}, got {value!r}")
+    if not m.routing_temperature > 0:
+        raise MoteError(f"{origin}: model.routing_temperature: expected a positive number, got {m.routing_temperature}")
 
 
 def _check(recipe: Recipe, origin: str) -> None:

@@ -32,7 +32,7 @@ def test_help_lists_commands_without_importing_heavy_modules():
 
 
 COMMANDS = ("decode", "synth", "demo", "encode-text", "train", "merge", "encode-frames", "eval", "few-shot-lists",
-            "few-shot-head", "few-shot", "predict", "results")
+            "few-shot-head", "few-shot", "predict", "results", "pretrain-tiny")
 TYPE_LABEL = re.compile(r"<(bool|int|float|str|path|list\[\w+\])>")
 
 

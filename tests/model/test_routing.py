@@ -96,3 +96,49 @@ def test_experts_are_initialised_independently():
     bank = ExpertFFN(width=16, num_experts=4)
     ws = [bank.fc_up[i].weight for i in range(4)]
     assert all(not torch.equal(ws[i], ws[j]) for i in range(4) for j in range(i + 1, 4))
+
+
+def test_fixed_routing_always_takes_the_last_expert():
+    gen = torch.Generator().manual_seed(0)
+    state = gen.get_state()
+    assert all(draw_expert_indices(3, 4, gen, mode="fixed") == [3, 3, 3] for _ in range(50))
+    assert torch.equal(gen.get_state(), state)  # nothing drawn
+
+
+def test_random_routing_is_uniform():
+    gen = torch.Generator().manual_seed(3)
+    draws = np.array([draw_expert_indices(4, 4, gen, mode="random") for _ in range(5000)]).ravel()
+    counts = np.bincount(draws, minlength=4)
+    expected = draws.size / 4
+    assert float(((counts - expected) ** 2 / expected).sum()) < 16.27  # df = 3, p = 0.001
+
+
+@pytest.mark.parametrize("temperature", [0.5, 4.0])
+def test_routing_temperature_sets_the_multinomial(temperature):
+    gen = torch.Generator().manual_seed(4)
+    draws = np.array([draw_expert_indices(4, 4, gen, temperature=temperature) for _ in range(5000)]).ravel()
+    counts = np.bincount(draws, minlength=4)
+    expected = np_softmax(np.arange(1, 5.0) / temperature) * draws.size
+    assert float(((counts - expected) ** 2 / expected).sum()) < 16.27
+
+
+def test_continuous_tau_is_outside_the_discrete_set_and_inside_its_range():
+    gen = torch.Generator().manual_seed(5)
+    taus = np.array([t for _ in range(2000) for t in draw_wmr_taus(4, gen, sampling="continuous")])
+    finite = [t for t in WMR_TAU_CANDIDATES if math.isfinite(t)]
+    assert taus.min() >= -9.6 - 1e-12 and taus.max() <= 9.6 + 1e-12
+    assert not np.isin(taus, finite).any() and np.isfinite(taus).all()
+    # Uniform over the range: each of 8 equal bins holds about an eighth.
+    counts = np.histogram(taus, bins=8, range=(min(finite), max(finite)))[0]
+    assert float(((counts - taus.size / 8) ** 2 / (taus.size / 8)).sum()) < 24.32  # df = 7, p = 0.001
+    # Merge weights follow the drawn tau, including signs: negative tau favours expert 1.
+    np.testing.assert_allclose(merge_weights_for_tau(-3.3, 4).numpy(), np_softmax(np.arange(1, 5.0) / -3.3))
+    np.testing.assert_array_equal(merge_weights_for_tau(0.0, 4).numpy(), [0, 0, 0, 1])
+
+
+def test_routing_config_rejects_unknown_modes():
+    from motecli.model.experts import RoutingConfig
+
+    for kwargs in (dict(mode="top2"), dict(tau_sampling="gamma"), dict(temperature=0.0)):
+        with pytest.raises(ValueError):
+            RoutingConfig(**kwargs)

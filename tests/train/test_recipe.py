@@ -45,6 +45,9 @@ def test_defaults_are_the_methods_constants(tmp_path):
     assert (r.solver.betas, r.solver.eps, r.solver.warmup_epochs) == (C.ADAM_BETAS, C.ADAM_EPS, C.WARMUP_EPOCHS)
     assert (r.loss.expert, r.loss.merged, r.loss.mse) == (C.LOSS_WEIGHT_EXPERT, C.LOSS_WEIGHT_MERGED, C.LOSS_WEIGHT_MSE)
     assert r.run.seed == C.SEED and r.run.precision == "auto"
+    m = r.model
+    assert (m.routing, m.routing_temperature, m.tau_sampling, m.freeze_visual) == (
+        "multinomial", C.ROUTING_TEMPERATURE, "discrete", False)
 
 
 def test_overrides_are_toml_literals_with_string_fallback(tmp_path):
@@ -68,9 +71,15 @@ def test_overrides_are_toml_literals_with_string_fallback(tmp_path):
         (MINIMAL, ["run.precision=fp8"], "run.precision", "expected one of"),
         (MINIMAL, ["model.layers=0"], "model.layers", "expected a positive integer"),
         (MINIMAL, ["model.num_frames=78"], "model.num_frames", "do not fit the head's 77-row position table"),
-        (MINIMAL, ['data.synthetic_shapes=["square", "hexagon"]'], "data.synthetic_shapes", "unknown 'hexagon'"),
+        (MINIMAL, ["model.routing=topk"], "model.routing", "expected one of multinomial, random, fixed"),
+        (MINIMAL, ["model.tau_sampling=beta"], "model.tau_sampling", "expected one of discrete, continuous"),
+        (MINIMAL, ["model.routing_temperature=0"], "model.routing_temperature", "expected a positive number"),
+        (MINIMAL, ['data.synthetic_shapes=["hexagon"]'], "data.synthetic_shapes", "shape 'hexagon': expected one of"),
+        (MINIMAL, ['data.synthetic_shapes=["pink circle"]'], "data.synthetic_shapes", "optionally after a colour"),
+        (MINIMAL, ['data.synthetic_directions=["sideways"]'], "data.synthetic_directions", "unknown 'sideways'"),
         (MINIMAL, ['data.synthetic_directions=["up", "up"]'], "data.synthetic_directions", "repeated values"),
         (MINIMAL, ["data.synthetic_directions=[]"], "data.synthetic_directions", "empty"),
+        (MINIMAL, ['data.synthetic_shapes=["square", "square"]'], "data.synthetic_shapes", "repeated values"),
     ],
 )
 def test_errors_name_the_key_on_the_command_line(tmp_path, text, overrides, key, what):
