@@ -61,3 +61,17 @@ def test_pretraining_is_seeded():
     assert all(torch.equal(x, y) for x, y in zip(a.model.state_dict().values(), b.model.state_dict().values()))
     c = pretrain(PretrainConfig(**{**tiny.to_dict(), "seed": 1}))
     assert c.losses != a.losses
+
+
+def test_the_returned_model_holds_the_trained_word_rows(cut):
+    """The world's token rows are trained in a compact copy: the model (what is saved and
+    what --pretrained loads) must hold them, and only them may differ from the init."""
+    from motecli.pretrain.text import CompactVocab, world_words
+
+    init = build_clip(resolve_clip("mote-tiny", None)).token_embedding.weight
+    rows = CompactVocab(cut.model.token_embedding, tokenizer_for(resolve_clip("mote-tiny", None)), world_words()).rows
+    changed = (cut.model.token_embedding.weight != init).any(dim=1)
+    words = torch.zeros_like(changed)
+    words[rows] = True
+    assert not (changed & ~words).any()  # nothing outside the world's words moved
+    assert changed[words].float().mean() > 0.9  # and the world's words did (padding may not get a gradient)
