@@ -2,11 +2,14 @@
 
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_demo.py --out /tmp/bench_demo.json
     OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_demo.py --ablation --out /tmp/bench_ablation.json
+    OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_demo.py --ablation --pretrained-from CACHE_DIR ...
 
 Cases, each `python -m motecli demo` in a fresh process with a fresh workdir:
   cold      empty cache: pretraining, videos, text caches, training, frame caches, everything
   warm      a new empty cache holding only the cold run's pretrained weights (`cache/pretrained/`)
   ablation  (--ablation) `mote demo --ablation` with the pretraining cached
+With --pretrained-from CACHE_DIR the cold case is skipped: the warm cache gets that
+cache's `pretrained/` folder (e.g. a cold run's, kept with --keep).
 
 Memory: the peak over time of the summed PSS (proportional set size: shared pages
 split between the processes that share them) of the demo process and its
@@ -100,14 +103,18 @@ def run_case(name: str, *, cache: Path, workdir: Path, extra: list[str]) -> dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--ablation", action="store_true", help="Time `mote demo --ablation` (pretraining cached).")
+    parser.add_argument("--pretrained-from", type=Path, default=None,
+                        help="Skip the cold case; take the pretraining from this cache folder's pretrained/.")
     parser.add_argument("--keep", type=Path, default=None, help="Work under this folder instead of a temporary one.")
     parser.add_argument("--out", type=Path, default=None, help="Write the results JSON here.")
     args = parser.parse_args()
     base = args.keep or Path(tempfile.mkdtemp(prefix="bench-demo-"))
     base.mkdir(parents=True, exist_ok=True)
-    results = [run_case("cold", cache=base / "cache-cold", workdir=base / "work-cold", extra=[])]
+    results = []
+    if args.pretrained_from is None:
+        results.append(run_case("cold", cache=base / "cache-cold", workdir=base / "work-cold", extra=[]))
     warm_cache = base / "cache-warm"
-    shutil.copytree(base / "cache-cold" / "pretrained", warm_cache / "pretrained")
+    shutil.copytree((args.pretrained_from or base / "cache-cold") / "pretrained", warm_cache / "pretrained")
     if args.ablation:
         results.append(run_case("ablation", cache=warm_cache, workdir=base / "work-ablation", extra=["--ablation"]))
     else:

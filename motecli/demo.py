@@ -310,7 +310,8 @@ def _evaluate_protocol(variant: Variant, checkpoint: Path, *, recipe, run: DemoR
                             device=run.device, workers=run.workers)
     sources = split_sources(dataset="synth", split=split, list_file=None, labels=None, root=None,
                             config=config, store=None)
-    name = f"{variant.slug}-{'trained' if protocol == 'close-set' else 'unseen'}-classes"
+    # One column per protocol in `mote results`; the checkpoint tells the models apart.
+    name = "trained-classes" if protocol == "close-set" else "unseen-classes"
     results = evaluate(sources, settings, name=name, dataset=None)
     results["settings"]["split"] = split
     eval_only = (variant.tfm_k, variant.tfm_scale) != (TFM_K, TFM_SCALE)

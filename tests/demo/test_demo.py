@@ -55,6 +55,13 @@ def test_every_model_and_protocol_is_evaluated(demo):
     assert sum(s["videos"] for s in zero_shot["runs"][0]["splits"]) == 4 * motecli.demo.ZERO_SHOT_VIDEOS_PER_CLASS
     for png in ("trade-off.png", "zero-shot-per-class.png"):
         assert (work / "results" / png).read_bytes()[:4] == b"\x89PNG"
+    # `mote results` reads the folder as one table: a row per model and modulation setting,
+    # one column per protocol.
+    from motecli.eval.results import build_rows, read_results_dir
+
+    rows = build_rows(read_results_dir(work / "results")[0])
+    assert len(rows) == 5 and {tuple(sorted(r.cells)) for r in rows} == {
+        ("trained-classes close-set 1x1", "unseen-classes zero-shot 3x1")}
 
 
 def test_table_numbers_are_the_results_files(demo):
