@@ -126,7 +126,7 @@ def cache_ls(as_json: bool = _json, sort: str = _sort) -> None:
 @cache_app.command("clear")
 def cache_clear(
     kind: Optional[List[str]] = typer.Option(None, "--kind", metavar="KIND",
-                                             help="text, frame-embeddings, head-cache, frame-store, synthetic, demo, "
+                                             help="text, frame-embeddings, head-cache, frame-store, synthetic, demo, pretrained, "
                                                   "temporary, other; checkpoint and state only when named. Repeatable."),
     checkpoint: Optional[List[str]] = typer.Option(None, "--checkpoint", metavar="FILE|ID",
                                                    help="Caches made with this merged model (path or id). Repeatable."),

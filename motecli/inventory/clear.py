@@ -134,7 +134,7 @@ def remove(entry: CacheEntry, *, root: Path) -> None:
         raise MoteError(f"{path}: being written by process {active_writers(path)[0]}; not removed")
     if path.is_symlink() or not path.is_dir():
         path.unlink(missing_ok=True)
-        if entry.kind == "checkpoint":
+        if entry.kind in ("checkpoint", "pretrained"):  # the sidecar goes with the file
             path.with_name(path.name + ".json").unlink(missing_ok=True)
     else:
         shutil.rmtree(path)  # removes links inside as links (fd-based on Linux, never follows them)

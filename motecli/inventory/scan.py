@@ -9,6 +9,7 @@ Where things live under the root (docs/cache-format.md, "Managing caches"):
     frames/<name>-split<N>-<subset>/  frame stores (`mote decode`)   kind "frame-store"
     synthetic/synth-<key>/            generated training videos      kind "synthetic"
     demo/                             everything `mote demo` made    kind "demo"
+    pretrained/*.safetensors          pretrained tiny CLIPs          kind "pretrained" (`mote pretrain-tiny`)
     checkpoints/*                     merged models                  kind "checkpoint" (kept unless named)
     hashes.json, hung-videos.tsv      bookkeeping                    kind "state" (kept unless named)
 
@@ -212,7 +213,8 @@ def _scan_folder_of(parent: Path, kind: str, *, skip: tuple[str, ...] = ()) -> l
     return entries
 
 
-def _checkpoint_entries(folder: Path) -> list[CacheEntry]:
+def _checkpoint_entries(folder: Path, kind: str = "checkpoint") -> list[CacheEntry]:
+    """One entry per file with its `.json` sidecar: merged models, pretrained weights."""
     entries = []
     if not folder.is_dir() or folder.is_symlink():
         return entries
@@ -224,7 +226,7 @@ def _checkpoint_entries(folder: Path) -> list[CacheEntry]:
         elif not item.name.endswith(".json"):  # a merged model's sidecar goes with it
             sidecar = item.with_name(item.name + ".json")
             size = tree_size(item) + (tree_size(sidecar) if sidecar.exists() else 0)
-            entries.append(CacheEntry(item, "checkpoint", size, sidecar.exists(), last_used(item)))
+            entries.append(CacheEntry(item, kind, size, sidecar.exists(), last_used(item)))
     return entries
 
 
@@ -237,7 +239,8 @@ def scan(root: Path) -> list[CacheEntry]:
     entries += _scan_folder_of(root / "frames", "frame-store", skip=("embeddings",))
     entries += _scan_folder_of(root / "synthetic", "synthetic")
     entries += _checkpoint_entries(root / "checkpoints")
-    known = {"text", "frames", "synthetic", "checkpoints"}
+    entries += _checkpoint_entries(root / "pretrained", "pretrained")
+    known = {"text", "frames", "synthetic", "checkpoints", "pretrained"}
     for item in sorted(root.iterdir()):
         if item.name in known or _is_bookkeeping(item.name) or item.name == ".gitkeep":
             continue

@@ -223,3 +223,17 @@ def test_bad_clear_arguments_are_one_line_errors(root, args, message):
     from cli_asserts import assert_one_line_error
 
     assert_one_line_error(runner.invoke(app, ["cache", "clear", *args]), message)
+
+
+def test_pretrained_weights_are_listed_and_cleared_with_their_sidecar(root):
+    folder = root / "pretrained"
+    folder.mkdir()
+    weights = folder / "mote-tiny-world-0123456789abcdef.safetensors"
+    weights.write_bytes(b"w" * 1000)
+    weights.with_name(weights.name + ".json").write_text("{}")
+    entries = [e for e in listing() if e["kind"] == "pretrained"]
+    assert len(entries) == 1 and entries[0]["size"] == 1002 and entries[0]["complete"]
+    assert "other" not in {e["kind"] for e in listing()}
+    result = runner.invoke(app, ["cache", "clear", "--kind", "pretrained", "--yes"])
+    assert result.exit_code == 0, result.output
+    assert not list(folder.iterdir()) and sorted(e["kind"] for e in listing()) == KINDS
