@@ -156,6 +156,17 @@ def build_step_variant(shapes: Shapes, device, variant: str):
     return loop.MoTEStep(model, loss_weights=LossSection()), optimizer, precision, config, spec
 
 
+def step_inputs(shapes: Shapes, spec, device):
+    """(routing generator, clips [B, T, 3, S, S], labels [B], unit class texts [400, D]), seeded."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    frames = torch.randn(shapes.batch, shapes.frames, 3, spec.image_size, spec.image_size, device=device)
+    labels = torch.randint(0, 400, (shapes.batch,), generator=g).to(device)
+    text = torch.nn.functional.normalize(torch.randn(400, spec.embed_dim, generator=g), dim=-1).to(device)
+    return g, frames, labels, text
+
+
 def train_step(shapes: Shapes, device) -> dict:
     import torch
 
@@ -165,10 +176,7 @@ def train_step(shapes: Shapes, device) -> dict:
     for variant in ("mote bf16 eager", "mote bf16 compiled", "release fp16"):
         step, optimizer, precision, config, spec = build_step_variant(shapes, device, variant)
         scaler = precision.scaler()
-        g = torch.Generator().manual_seed(0)
-        frames = torch.randn(shapes.batch, shapes.frames, 3, spec.image_size, spec.image_size, device=device)
-        labels = torch.randint(0, 400, (shapes.batch,), generator=g).to(device)
-        text = torch.nn.functional.normalize(torch.randn(400, spec.embed_dim, generator=g), dim=-1).to(device)
+        g, frames, labels, text = step_inputs(shapes, spec, device)
 
         def one_step():
             indices, merge = draw_routing(num_blocks=config.layers, num_experts=config.num_experts, generator=g)
@@ -215,10 +223,7 @@ def profile_step(shapes: Shapes, device) -> dict:
     from motecli.train.loop import draw_routing
 
     step, optimizer, precision, config, spec = build_step_variant(shapes, device, "mote bf16 eager")
-    g = torch.Generator().manual_seed(0)
-    frames = torch.randn(shapes.batch, shapes.frames, 3, spec.image_size, spec.image_size, device=device)
-    labels = torch.randint(0, 400, (shapes.batch,), generator=g).to(device)
-    text = torch.nn.functional.normalize(torch.randn(400, spec.embed_dim, generator=g), dim=-1).to(device)
+    g, frames, labels, text = step_inputs(shapes, spec, device)
 
     def one_step():
         indices, merge = draw_routing(num_blocks=config.layers, num_experts=config.num_experts, generator=g)

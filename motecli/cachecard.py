@@ -99,3 +99,20 @@ def writing(folder: str | os.PathLike) -> Iterator[None]:
         yield
     finally:
         mark.unlink(missing_ok=True)
+
+
+def tree_size(path: Path) -> int:
+    """Bytes of `path` and everything below it; symlinks count as links, not targets."""
+    try:
+        if path.is_symlink() or not path.is_dir():
+            return path.lstat().st_size
+    except OSError:
+        return 0
+    total = 0
+    for dirpath, _, files in os.walk(path):  # does not descend into symlinked folders
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total

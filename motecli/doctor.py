@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
+from .cachecard import tree_size
 from .env import cache_root, datasets_config, default_checkpoint
 from .errors import MoteError
 from .hashing import package_version
@@ -37,18 +38,6 @@ class Check:
     def line(self) -> str:
         tail = f" -> {self.fix}" if self.fix and self.status != OK else ""
         return f"[{self.status:>4}] {self.name}: {self.detail}{tail}"
-
-
-def directory_size(path: Path) -> int:
-    """Bytes under `path`, not following symlinks."""
-    total = 0
-    for dirpath, _, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def human_bytes(n: float) -> str:
@@ -84,7 +73,7 @@ def environment_report() -> dict[str, str]:
             report[label] = package_version(dist).replace("unknown", "not installed")
     report.update(torch_report())
     root = cache_root()
-    report["cache root"] = f"{root.resolve()} ({human_bytes(directory_size(root)) if root.is_dir() else 'not created yet'})"
+    report["cache root"] = f"{root.resolve()} ({human_bytes(tree_size(root)) if root.is_dir() else 'not created yet'})"
     config = datasets_config()
     report["datasets config"] = f"{config.resolve()} ({'found' if config.is_file() else 'absent'})"
     report["default checkpoint"] = f"{default_checkpoint()} ({'found' if default_checkpoint().is_file() else 'absent'})"
@@ -193,7 +182,7 @@ def check_cache_root(root: Path) -> Check:
     except OSError as err:
         return Check("cache root", FAIL, f"{root}: not writable ({err.strerror})", "set MOTE_CACHE to a writable folder")
     free = shutil.disk_usage(root).free
-    detail = f"{root.resolve()}: writable, {human_bytes(free)} free, {human_bytes(directory_size(root))} used by mote"
+    detail = f"{root.resolve()}: writable, {human_bytes(free)} free, {human_bytes(tree_size(root))} used by mote"
     if free < LOW_DISK_BYTES:
         return Check("cache root", WARN, detail, "frame caches of real datasets take several GB each; free space or move MOTE_CACHE")
     return Check("cache root", OK, detail)

@@ -28,7 +28,7 @@ from pathlib import Path
 from ..atomic import process_alive
 from ..cache.frames import HEADS_DIR
 from ..hashing import CHECKPOINT_ID_LENGTH
-from ..cachecard import CARD, LAST_USED, WRITING_PREFIX, active_writers, last_used, read_card
+from ..cachecard import CARD, LAST_USED, WRITING_PREFIX, active_writers, last_used, read_card, tree_size
 
 PROTECTED_KINDS = ("checkpoint", "state")
 STATE_FILES = ("hashes.json", "hung-videos.tsv")
@@ -65,23 +65,6 @@ class CacheEntry:
         out["path"] = str(self.path)
         out["relative_path"] = os.path.relpath(self.path, root)
         return out
-
-
-def tree_size(path: Path) -> int:
-    """Bytes of `path` and everything below it; symlinks count as links, not targets."""
-    try:
-        if path.is_symlink() or not path.is_dir():
-            return path.lstat().st_size
-    except OSError:
-        return 0
-    total = 0
-    for dirpath, _, files in os.walk(path):  # does not descend into symlinked folders
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
-    return total
 
 
 def _temporary_writers(folder: Path) -> list[int]:
