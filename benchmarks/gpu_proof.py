@@ -19,7 +19,7 @@ CLI subprocesses a user would run:
    (35.1 GFLOP per 224x224 frame for ViT-B/16).
 3. `mote demo --device cuda`.
 4. `mote encode-frames` then `mote eval` of a random-init ViT-B/16 merged model on
-   64 distinct synthetic videos, each listed 4 times (encoded once: the frame cache is
+   192 distinct synthetic videos, each listed twice (encoded once: the frame cache is
    keyed per video), on the GPU: encoded frames/s end to end and where the
    time goes (waiting for decoded frames vs the image encoder), and the decode
    rate alone per CPU core.
@@ -81,7 +81,7 @@ class Shapes:
 
 
 FULL = Shapes(model="ViT-B-16", layers=4, frames=8, batch=48, encoder_batch=256, warmup=3, steps=10, repeats=3,
-              classes_distinct=8, list_repeat=4, video_hw=(240, 320), frames_range=(64, 128), grain=30,
+              classes_distinct=24, list_repeat=2, video_hw=(240, 320), frames_range=(64, 128), grain=30,
               compile_backend="inductor")
 TINY = Shapes(model="mote-tiny", layers=2, frames=4, batch=4, encoder_batch=8, warmup=1, steps=1, repeats=1,
               classes_distinct=1, list_repeat=2, video_hw=(48, 64), frames_range=(10, 16), grain=0,
