@@ -99,6 +99,19 @@ def sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
+def timed_rates(call, shapes: "Shapes", *, per_call: int, device) -> list[float]:
+    """Items per second of `call` (`per_call` items each), one figure per window of
+    `shapes.steps` calls, `shapes.repeats` windows, synchronised at each window's end."""
+    rates = []
+    for _ in range(shapes.repeats):
+        start = time.perf_counter()
+        for _ in range(shapes.steps):
+            call()
+        sync(device)
+        rates.append(shapes.steps * per_call / (time.perf_counter() - start))
+    return rates
+
+
 def peak_tflops(name: str) -> float | None:
     for key, value in PEAK_BF16_TFLOPS.items():
         if key in name:
@@ -195,13 +208,7 @@ def train_step(shapes: Shapes, device) -> dict:
         warmup_s = time.perf_counter() - started
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
-        rates = []
-        for _ in range(shapes.repeats):
-            start = time.perf_counter()
-            for _ in range(shapes.steps):
-                one_step()
-            sync(device)
-            rates.append(shapes.steps * shapes.batch / (time.perf_counter() - start))
+        rates = timed_rates(one_step, shapes, per_call=shapes.batch, device=device)
         peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
         out[variant] = dict(clips_per_s=statistics.median(rates), all=[round(r, 2) for r in rates],
                             peak_gib=None if peak is None else round(peak, 2), warmup_s=round(warmup_s, 1),
@@ -312,13 +319,7 @@ def encoder(shapes: Shapes, device) -> dict:
         for _ in range(shapes.warmup):
             run()
         sync(device)
-        rates = []
-        for _ in range(shapes.repeats):
-            start = time.perf_counter()
-            for _ in range(shapes.steps):
-                run()
-            sync(device)
-            rates.append(shapes.steps * shapes.encoder_batch / (time.perf_counter() - start))
+        rates = timed_rates(run, shapes, per_call=shapes.encoder_batch, device=device)
         fps = statistics.median(rates)
         ceiling = None
         if peak:
