@@ -28,7 +28,7 @@ def _one_line(text: str) -> str:
 # Exit codes (README, "Exit codes").
 EXIT_OK = 0
 EXIT_ERROR = 1  # bad input or an unusable environment: a MoteError, or a bug ("internal error")
-EXIT_USAGE = 2  # the command line itself: unknown command or option, missing or malformed value
+# 2: the command line itself (unknown command or option, missing or malformed value): Click exits with it.
 EXIT_SKIPPED = 3  # finished, but unreadable videos were excluded (only with --fail-on-skipped)
 EXIT_INTERRUPTED = 130
 
